@@ -1,0 +1,176 @@
+// Package config parses and validates the user-secrets spec: which Vault to
+// ask, how to log in, where each user's KV entry lives and which keys to
+// place for whom. It touches no network and writes nothing.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the NixOS module installs the spec.
+const DefaultPath = "/etc/user-secrets/config.toml"
+
+// UserPlaceholder is replaced by the user name in KV paths.
+const UserPlaceholder = "{user}"
+
+// Spec is a parsed and validated spec. Field names follow the TOML keys.
+type Spec struct {
+	Vault  Vault           `toml:"vault"`
+	Auth   Auth            `toml:"auth"`
+	KV     KV              `toml:"kv"`
+	Output Output          `toml:"output"`
+	Users  map[string]User `toml:"users"`
+
+	// File is the path the spec was read from, for messages.
+	File string `toml:"-"`
+}
+
+type Vault struct {
+	Address       string   `toml:"address"`
+	CACert        string   `toml:"ca_cert"`
+	TLSServerName string   `toml:"tls_server_name"`
+	Namespace     string   `toml:"namespace"`
+	Timeout       Duration `toml:"timeout"`
+	// Concurrency bounds how many users are read and written at once.
+	Concurrency int `toml:"concurrency"`
+}
+
+type Auth struct {
+	Method       string `toml:"method"`
+	Mount        string `toml:"mount"`
+	RoleIDFile   string `toml:"role_id_file"`
+	SecretIDFile string `toml:"secret_id_file"`
+}
+
+type KV struct {
+	Mount   string `toml:"mount"`
+	Version int    `toml:"version"`
+	// Path is relative to Mount and contains UserPlaceholder.
+	Path string `toml:"path"`
+}
+
+type Output struct {
+	Root string `toml:"root"`
+}
+
+type User struct {
+	Files []string `toml:"files"`
+	// Path overrides KV.Path for this user only.
+	Path string `toml:"path"`
+}
+
+// Duration is a time.Duration written as "30s" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"30s\" or \"2m\")", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults reproduce the original NixOS module's layout, so a spec that names
+// only users and credentials reads the same entries and writes the same files.
+func defaults() Spec {
+	return Spec{
+		Vault:  Vault{Timeout: Duration{30 * time.Second}, Concurrency: 8},
+		Auth:   Auth{Method: "approle", Mount: "approle"},
+		KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/" + UserPlaceholder},
+		Output: Output{Root: "/var/lib/vault/users"},
+	}
+}
+
+// Load reads and validates the spec at path.
+func Load(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a spec. name is used in messages only. A
+// non-nil error is a Problems listing everything found wrong, so an admin
+// fixes the spec in one pass.
+func Parse(name string, data []byte) (*Spec, error) {
+	spec := defaults()
+	spec.File = name
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&spec)
+	if err != nil {
+		return nil, Problems{decodeProblem(name, err)}
+	}
+	var ps Problems
+	for _, k := range md.Undecoded() {
+		ps = append(ps, Problem{File: name, Msg: fmt.Sprintf("unknown key %q", k.String())})
+	}
+	ps = append(ps, spec.validate()...)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return &spec, nil
+}
+
+func decodeProblem(name string, err error) Problem {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if pe.LastKey != "" {
+			msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
+		}
+		return Problem{File: name, Line: pe.Position.Line, Msg: msg}
+	}
+	return Problem{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// EntryPath is the KV path of user's entry, relative to the KV mount.
+func (s *Spec) EntryPath(user string) string {
+	p := s.KV.Path
+	if u := s.Users[user]; u.Path != "" {
+		p = u.Path
+	}
+	return strings.ReplaceAll(p, UserPlaceholder, user)
+}
+
+// Problem is one thing wrong with a spec.
+type Problem struct {
+	File string
+	Line int // 0 when the decoder gives no position
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", p.File, p.Msg)
+}
+
+// Problems is every Problem found in one spec.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Count returns how many users and keys the spec lists.
+func (s *Spec) Count() (users, keys int) {
+	for _, u := range s.Users {
+		keys += len(u.Files)
+	}
+	return len(s.Users), keys
+}

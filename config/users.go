@@ -1,0 +1,30 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ValidateUser reports why name is not usable as a system user name and as
+// the name of the user's directory, or nil if it is. It follows the relaxed
+// rules of shadow-utils and systemd, so LDAP names such as "j.doe" or
+// "jdoe@corp" pass while names that look like options, paths or UIDs do not.
+func ValidateUser(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("user name is empty")
+	case len(name) > 256:
+		return fmt.Errorf("user name %.20q... is longer than 256 bytes", name)
+	case name[0] == '-' || name[0] == '.':
+		return fmt.Errorf("user name %q starts with %q", name, name[:1])
+	case strings.Trim(name, "0123456789") == "":
+		return fmt.Errorf("user name %q is all digits and would be mistaken for a UID", name)
+	}
+	body := strings.TrimSuffix(name, "$") // Samba machine accounts end in $
+	for _, r := range body {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r)) {
+			return fmt.Errorf("user name %q contains %q; allowed are letters, digits and \"._@-\"", name, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"github.com/excalibur/user-secrets/perms"
+
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// validate returns every problem with a decoded spec, in a stable order.
+func (s *Spec) validate() Problems {
+	var msgs []string
+	add := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
+
+	if err := checkAddress(s.Vault.Address); err != nil {
+		add("vault.address: %v", err)
+	}
+	if s.Vault.Timeout.Duration <= 0 {
+		add("vault.timeout: must be positive, got %q", s.Vault.Timeout.String())
+	}
+	if c := s.Vault.Concurrency; c < 1 || c > 256 {
+		add("vault.concurrency: must be between 1 and 256, got %d", c)
+	}
+	if s.Auth.Method != "approle" {
+		add("auth.method: unsupported method %q (supported: \"approle\")", s.Auth.Method)
+	}
+	if err := checkMount(s.Auth.Mount); err != nil {
+		add("auth.mount: %v", err)
+	}
+	if err := checkAbs(s.Auth.RoleIDFile); err != nil {
+		add("auth.role_id_file: %v", err)
+	}
+	if err := checkAbs(s.Auth.SecretIDFile); err != nil {
+		add("auth.secret_id_file: %v", err)
+	}
+	if err := checkMount(s.KV.Mount); err != nil {
+		add("kv.mount: %v", err)
+	}
+	if v := s.KV.Version; v != 1 && v != 2 {
+		add("kv.version: must be 1 or 2, got %d", v)
+	}
+	if err := checkKVPath(s.KV.Path, true); err != nil {
+		add("kv.path: %v", err)
+	}
+	if err := checkAbs(s.Output.Root); err != nil {
+		add("output.root: %v", err)
+	} else if filepath.Clean(s.Output.Root) == "/" {
+		add("output.root: must not be \"/\"")
+	}
+	msgs = append(msgs, s.validateUsers()...)
+
+	ps := make(Problems, len(msgs))
+	for i, m := range msgs {
+		ps[i] = Problem{File: s.File, Msg: m}
+	}
+	return ps
+}
+
+func (s *Spec) validateUsers() []string {
+	names := make([]string, 0, len(s.Users))
+	for name := range s.Users {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var msgs []string
+	for _, name := range names {
+		u := s.Users[name]
+		if err := ValidateUser(name); err != nil {
+			msgs = append(msgs, fmt.Sprintf("users: %v", err))
+			continue
+		}
+		if u.Path != "" {
+			if err := checkKVPath(u.Path, false); err != nil {
+				msgs = append(msgs, fmt.Sprintf("users.%s.path: %v", name, err))
+			}
+		}
+		seen := make(map[string]bool, len(u.Files))
+		for _, key := range u.Files {
+			if err := perms.CheckName(key); err != nil {
+				msgs = append(msgs, fmt.Sprintf("users.%s.files: %v", name, err))
+			} else if seen[key] {
+				msgs = append(msgs, fmt.Sprintf("users.%s.files: key %q is listed twice", name, key))
+			}
+			seen[key] = true
+		}
+	}
+	return msgs
+}
+
+func checkAddress(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("is required, e.g. \"https://vault.example.com:8200\"")
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", addr)
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not contain credentials")
+	}
+	return nil
+}
+
+func checkAbs(p string) error {
+	if p == "" {
+		return fmt.Errorf("is required")
+	}
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("%q is not an absolute path", p)
+	}
+	return nil
+}
+
+// checkMount accepts a Vault mount path such as "secret" or "team/kv".
+func checkMount(m string) error {
+	if m == "" {
+		return fmt.Errorf("is required")
+	}
+	return checkSegments(m)
+}
+
+func checkKVPath(p string, needUser bool) error {
+	if p == "" {
+		return fmt.Errorf("is required")
+	}
+	if needUser && !strings.Contains(p, UserPlaceholder) {
+		return fmt.Errorf("%q must contain %q so each user reads their own entry", p, UserPlaceholder)
+	}
+	return checkSegments(p)
+}
+
+// checkSegments rejects paths that Vault would normalize into something else
+// than what the admin wrote: empty, "." and ".." segments.
+func checkSegments(p string) error {
+	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("%q must not start or end with \"/\"", p)
+	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("%q is not a clean path (empty, \".\" or \"..\" segment)", p)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return fmt.Errorf("%q contains a \"..\" segment", p)
+		}
+	}
+	return nil
+}

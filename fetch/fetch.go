@@ -1,0 +1,92 @@
+// Package fetch talks to Vault: it logs in with AppRole, reads KV entries and
+// revokes its token. It never touches the file system beyond what the Vault
+// client needs to load a CA certificate, and its errors never carry a secret
+// value, token, role-id or secret-id.
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault-client-go"
+	"github.com/hashicorp/vault-client-go/schema"
+)
+
+// Server says where Vault is and how to trust it.
+type Server struct {
+	Address       string
+	CACert        string // PEM file; empty means the system roots
+	TLSServerName string
+	Namespace     string
+	Timeout       time.Duration // per request
+	// MaxConns is how many requests may be in flight at once; the client
+	// keeps that many idle connections so concurrent reads reuse them.
+	MaxConns int
+}
+
+// AppRole is what an AppRole login needs.
+type AppRole struct {
+	Mount    string
+	RoleID   string
+	SecretID string
+}
+
+// Session is one logged-in Vault client. Its token is used for every read of
+// a run and revoked at the end.
+type Session struct {
+	client *vault.Client
+}
+
+// Login logs in once with AppRole. Any error means Vault could not be used at
+// all, and the caller should not touch anything on disk.
+func Login(ctx context.Context, srv Server, cred AppRole) (*Session, error) {
+	client, err := newClient(srv)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Auth.AppRoleLogin(ctx,
+		schema.AppRoleLoginRequest{RoleId: cred.RoleID, SecretId: cred.SecretID},
+		vault.WithMountPath(cred.Mount))
+	if err != nil {
+		return nil, fmt.Errorf("log in with approle at %q: %w", "auth/"+cred.Mount, describe(err))
+	}
+	if resp.Auth == nil || resp.Auth.ClientToken == "" {
+		return nil, fmt.Errorf("log in with approle at %q: vault returned no token", "auth/"+cred.Mount)
+	}
+	if err := client.SetToken(resp.Auth.ClientToken); err != nil {
+		return nil, fmt.Errorf("use login token: %w", err)
+	}
+	return &Session{client: client}, nil
+}
+
+func newClient(srv Server) (*vault.Client, error) {
+	cfg := vault.DefaultConfiguration()
+	cfg.Address = srv.Address
+	cfg.RequestTimeout = srv.Timeout
+	cfg.TLS.ServerCertificate.FromFile = srv.CACert
+	cfg.TLS.ServerName = srv.TLSServerName
+	if t, ok := cfg.HTTPClient.Transport.(*http.Transport); ok && srv.MaxConns > 0 {
+		t.MaxIdleConnsPerHost = srv.MaxConns
+	}
+	client, err := vault.New(vault.WithConfiguration(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("configure vault client: %w", err)
+	}
+	if srv.Namespace != "" {
+		if err := client.SetNamespace(srv.Namespace); err != nil {
+			return nil, fmt.Errorf("set vault namespace: %w", err)
+		}
+	}
+	return client, nil
+}
+
+// Revoke revokes the session's token so it cannot outlive the run.
+func (s *Session) Revoke(ctx context.Context) error {
+	if _, err := s.client.Auth.TokenRevokeSelf(ctx); err != nil {
+		return fmt.Errorf("revoke token: %w", describe(err))
+	}
+	s.client.ClearToken()
+	return nil
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Statuses of one key in the report.
+const (
+	statusWritten    = "written"
+	statusUnchanged  = "unchanged"
+	statusWouldWrite = "would write"
+	statusFailed     = "failed"
+)
+
+// reportVersion is bumped when the JSON report changes incompatibly.
+const reportVersion = 1
+
+// keyLine is the outcome for one key. Error never holds a secret value: it
+// is built from messages that name keys and paths only.
+type keyLine struct {
+	User   string `json:"user"`
+	Key    string `json:"key"`
+	Path   string `json:"path,omitempty"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+func (l *keyLine) fail(err error) keyLine {
+	l.Status, l.Error = statusFailed, err.Error()
+	return *l
+}
+
+// syncReport is every key's outcome, in user then key order.
+type syncReport struct {
+	dryRun bool
+	lines  []keyLine
+}
+
+// counts returns how many keys ended in each status, in report order.
+func (r *syncReport) counts() (order []string, n map[string]int) {
+	n = map[string]int{}
+	for _, l := range r.lines {
+		n[l.Status]++
+	}
+	for _, s := range []string{statusWritten, statusWouldWrite, statusUnchanged, statusFailed} {
+		if n[s] > 0 {
+			order = append(order, s)
+		}
+	}
+	return order, n
+}
+
+func (r *syncReport) write(w io.Writer, format string) error {
+	if format == "json" {
+		return r.writeJSON(w)
+	}
+	var b strings.Builder
+	for _, l := range r.lines {
+		fmt.Fprintf(&b, "%s/%s: %s", l.User, l.Key, l.Status)
+		if l.Error != "" {
+			fmt.Fprintf(&b, ": %s", l.Error)
+		}
+		b.WriteByte('\n')
+	}
+	order, n := r.counts()
+	parts := make([]string, len(order))
+	for i, s := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[s], s)
+	}
+	if len(parts) == 0 {
+		parts = []string{"nothing to do"}
+	}
+	fmt.Fprintf(&b, "summary: %d keys: %s\n", len(r.lines), strings.Join(parts, ", "))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r *syncReport) writeJSON(w io.Writer) error {
+	_, n := r.counts()
+	doc := struct {
+		Version int            `json:"version"`
+		DryRun  bool           `json:"dry_run"`
+		Keys    []keyLine      `json:"keys"`
+		Summary map[string]int `json:"summary"`
+	}{reportVersion, r.dryRun, r.lines, n}
+	if doc.Keys == nil {
+		doc.Keys = []keyLine{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// err is the run's error when any key failed, so the exit code says so.
+func (r *syncReport) err() error {
+	_, n := r.counts()
+	if n[statusFailed] == 0 {
+		return nil
+	}
+	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d keys failed; see the report", n[statusFailed], len(r.lines))}
+}
