@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,7 +110,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 	spec.File = name
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&spec)
 	if err != nil {
-		return nil, Problems{decodeProblem(name, err)}
+		return nil, Problems{decodeProblem(name, data, err)}
 	}
 	var ps Problems
 	for _, k := range md.Undecoded() {
@@ -121,17 +123,34 @@ func Parse(name string, data []byte) (*Spec, error) {
 	return &spec, nil
 }
 
-func decodeProblem(name string, err error) Problem {
+func decodeProblem(name string, data []byte, err error) Problem {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Message
 		if pe.LastKey != "" {
 			msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
 		}
-		return Problem{File: name, Line: pe.Position.Line, Msg: msg}
+		line := pe.Position.Line
+		// The lexer has already counted a newline when it reports an error
+		// found at one ("[output" + newline), so its line is one too far.
+		if s := pe.Position.Start; s >= 0 && s < len(data) && data[s] == '\n' {
+			line = bytes.Count(data[:s], []byte("\n")) + 1
+		}
+		return Problem{File: name, Line: line, Msg: msg}
+	}
+	// Type mismatches are plain errors with the position only in the text.
+	if m := typeErrorRE.FindStringSubmatch(err.Error()); m != nil {
+		if key, qerr := strconv.Unquote(m[2]); qerr == nil {
+			line, _ := strconv.Atoi(m[1])
+			return Problem{File: name, Line: line, Msg: fmt.Sprintf("%s: %s", key, m[3])}
+		}
 	}
 	return Problem{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
+
+// typeErrorRE matches the decoder's non-ParseError messages, such as
+// `toml: line 7 (last key "kv.version"): incompatible types: ...`.
+var typeErrorRE = regexp.MustCompile(`(?s)^toml: (?:line (\d+) )?\(last key ("(?:[^"\\]|\\.)*")\): (.*)$`)
 
 // EntryPath is the KV path of user's entry, relative to the KV mount.
 func (s *Spec) EntryPath(user string) string {

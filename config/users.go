@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/excalibur/user-secrets/perms"
 )
 
 // ValidateUser reports why name is not usable as a system user name and as
@@ -13,8 +15,8 @@ func ValidateUser(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("user name is empty")
-	case len(name) > 256:
-		return fmt.Errorf("user name %.20q... is longer than 256 bytes", name)
+	case len(name) > perms.MaxNameBytes:
+		return fmt.Errorf("user name %.20q... is longer than %d bytes", name, perms.MaxNameBytes)
 	case name[0] == '-' || name[0] == '.':
 		return fmt.Errorf("user name %q starts with %q", name, name[:1])
 	case strings.Trim(name, "0123456789") == "":

@@ -95,12 +95,16 @@ func checkAddress(addr string) error {
 	if addr == "" {
 		return fmt.Errorf("is required, e.g. \"https://vault.example.com:8200\"")
 	}
+	// Credentials are refused before any message quotes the address, so a
+	// password written there never reaches the journal.
 	u, err := url.Parse(addr)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http:// or https:// URL", addr)
-	}
-	if u.User != nil {
+	switch {
+	case err == nil && u.User != nil:
 		return fmt.Errorf("must not contain credentials")
+	case err != nil && strings.Contains(addr, "@"):
+		return fmt.Errorf("is not a valid URL (not quoted: it may contain credentials)")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%q is not an http:// or https:// URL", addr)
 	}
 	return nil
 }
