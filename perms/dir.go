@@ -141,7 +141,9 @@ func (d *Dir) Place(name string, content []byte) (Result, error) {
 // instead of being opened), filled while still root-owned, then chowned and
 // chmodded through its descriptor and fsynced.
 func (d *Dir) writeTemp(content []byte) (name string, err error) {
-	f, name, err := d.createTemp()
+	// tmp, not name: each "return "", err" below clears name before the
+	// deferred cleanup reads it, which would leave the temp file behind.
+	f, tmp, err := d.createTemp()
 	if err != nil {
 		return "", err
 	}
@@ -150,7 +152,7 @@ func (d *Dir) writeTemp(content []byte) (name string, err error) {
 			err = cerr
 		}
 		if err != nil {
-			d.root.Remove(name)
+			d.root.Remove(tmp)
 		}
 	}()
 	if _, err := f.Write(content); err != nil {
@@ -162,7 +164,7 @@ func (d *Dir) writeTemp(content []byte) (name string, err error) {
 	if err := f.Chmod(FileMode); err != nil {
 		return "", err
 	}
-	return name, f.Sync()
+	return tmp, f.Sync()
 }
 
 func (d *Dir) createTemp() (*os.File, string, error) {

@@ -32,7 +32,7 @@ func OpenTree(path string, write bool) (*Tree, error) {
 		if !write {
 			return &Tree{path: path}, nil
 		}
-		if err := os.MkdirAll(filepath.Dir(path), RootMode); err != nil {
+		if err := mkdirParents(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("create output root %q: %w", path, err)
 		}
 		if err := os.Mkdir(path, RootMode); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -56,6 +56,30 @@ func OpenTree(path string, write bool) (*Tree, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// mkdirParents makes dir and its missing ancestors with RootMode. MkdirAll
+// would leave them narrowed by the umask, and a parent users cannot traverse
+// locks them out as surely as a 0700 root. Existing ones are left alone.
+func mkdirParents(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirParents(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, RootMode); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else, whose mode it keeps
+		}
+		return err
+	}
+	return os.Chmod(dir, RootMode)
 }
 
 // checkRoot refuses an output root that someone other than us could rearrange:

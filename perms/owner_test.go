@@ -1,0 +1,68 @@
+package perms
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestLookupOwner(t *testing.T) {
+	self := selfOwner(t).Name
+	for _, tc := range []struct {
+		name string
+		user func(t *testing.T) string
+	}{
+		{"current user", func(*testing.T) string { return self }},
+		// A user made a moment ago, as on a host provisioned just before
+		// the first run; needs root to create.
+		{"new system user", func(t *testing.T) string { return systemUser(t).Name }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := tc.user(t)
+			got, err := LookupOwner(name)
+			if err != nil {
+				t.Fatalf("LookupOwner(%q): %v", name, err)
+			}
+			// id(1) is a second opinion from outside Go's os/user.
+			want := Owner{Name: name, UID: idOf(t, "-u", name), GID: idOf(t, "-g", name)}
+			if got != want {
+				t.Errorf("LookupOwner(%q) = %+v, want %+v", name, got, want)
+			}
+		})
+	}
+}
+
+func TestLookupOwnerCurrentUID(t *testing.T) {
+	if got := selfOwner(t); got.UID != os.Getuid() {
+		t.Errorf("current user resolves to uid %d, process runs as %d", got.UID, os.Getuid())
+	}
+}
+
+func TestLookupOwnerUnknown(t *testing.T) {
+	// Random, so a leftover or real user cannot make it resolve.
+	name := "us-test-nx" + randomHex(4)
+	o, err := LookupOwner(name)
+	if err == nil {
+		t.Fatalf("LookupOwner(%q) = %+v; want an error", name, o)
+	}
+	for _, want := range []string{"does not exist on this system", strconv.Quote(name)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+func idOf(t *testing.T, flag, name string) int {
+	t.Helper()
+	out, err := exec.Command("id", flag, name).Output()
+	if err != nil {
+		t.Skipf("id %s %s: %v", flag, name, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("id %s %s printed %q", flag, name, out)
+	}
+	return n
+}
