@@ -128,6 +128,9 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the version",
 		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError(fmt.Errorf("unexpected argument %q", c.Args().First()))
+			}
 			fmt.Fprintf(c.App.Writer, "user-secrets %s\n", version())
 			return nil
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,6 +42,10 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 		return nil, err
 	}
 	jobs := resolveUsers(spec, names)
+	rep := &syncReport{dryRun: opts.dryRun}
+	if len(jobs) == 0 {
+		return rep, nil
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, spec.Vault.Timeout.Duration)
 	defer cancel()
@@ -50,7 +55,6 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 	}
 	defer revoke(sess)
 
-	rep := &syncReport{dryRun: opts.dryRun}
 	tree, err := perms.OpenTree(spec.Output.Root, !opts.dryRun)
 	if err != nil {
 		for _, j := range jobs {
@@ -117,10 +121,19 @@ func login(ctx context.Context, spec *config.Spec) (*fetch.Session, error) {
 	}
 	sess, err := fetch.Login(ctx, srv, fetch.AppRole{Mount: spec.Auth.Mount, RoleID: roleID, SecretID: secretID})
 	if err != nil {
-		hint := fmt.Sprintf("is vault at %q up and are the role-id and secret-id current?", spec.Vault.Address)
-		return nil, vaultError(err, hint)
+		return nil, vaultError(err, loginHint(err, spec))
 	}
 	return sess, nil
+}
+
+func loginHint(err error, spec *config.Spec) string {
+	switch {
+	case strings.Contains(err.Error(), "certificate"):
+		return "set vault.ca_cert to the CA that signed vault's certificate"
+	case errors.Is(err, fetch.ErrUnreachable):
+		return fmt.Sprintf("is vault running at %q?", spec.Vault.Address)
+	}
+	return fmt.Sprintf("check that the role-id and secret-id in %q and %q are current", spec.Auth.RoleIDFile, spec.Auth.SecretIDFile)
 }
 
 // readCredential reads a role-id or secret-id file. Only one trailing newline
