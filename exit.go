@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/excalibur/user-secrets/config"
+	"github.com/excalibur/user-secrets/perms"
 )
 
 // Exit codes; see exitCodesHelp.
@@ -15,6 +16,7 @@ const (
 	exitPartial = 1
 	exitUsage   = 2
 	exitVault   = 3
+	exitLocked  = 4
 )
 
 // exitError is an error with the exit code it calls for and an optional hint.
@@ -37,6 +39,13 @@ func specError(err error) error {
 
 func vaultError(err error, hint string) error {
 	return &exitError{code: exitVault, err: err, hint: hint}
+}
+
+func lockError(err error) error {
+	if errors.Is(err, perms.ErrLocked) {
+		return &exitError{code: exitLocked, err: err, hint: "another sync is running; wait for it or raise --lock-timeout"}
+	}
+	return &exitError{code: exitUsage, err: err, hint: "check state.lock_file in the spec"}
 }
 
 // report prints err the way every command does and returns the exit code.

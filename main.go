@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,8 +26,17 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{ReplaceAttr: dropTime})))
 	err := newApp(stdout, stderr).RunContext(ctx, args)
 	return report(stderr, err)
+}
+
+// dropTime leaves timestamps to the journal, which adds its own.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -73,7 +84,8 @@ const exitCodesHelp = `Exit codes:
    0  every configured key is in place (written or unchanged)
    1  some users or keys failed; everything else was still synced
    2  usage or spec error; nothing was contacted or written
-   3  could not reach or log in to Vault; nothing on disk was changed`
+   3  could not reach or log in to Vault; nothing on disk was changed
+   4  another run held the lock for all of --lock-timeout; nothing was done`
 
 func syncCommand() *cli.Command {
 	return &cli.Command{
@@ -84,6 +96,12 @@ func syncCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "sync only `NAME` (repeatable)"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "read Vault and compare, but change nothing"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "report as `text` or json"},
+			&cli.DurationFlag{
+				Name:    "lock-timeout",
+				Value:   60 * time.Second,
+				Usage:   "wait up to `DURATION` for another run to finish",
+				EnvVars: []string{"USER_SECRETS_LOCK_TIMEOUT"},
+			},
 		},
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
@@ -94,7 +112,7 @@ func syncCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := syncOptions{users: c.StringSlice("user"), dryRun: c.Bool("dry-run")}
+			opts := syncOptions{users: c.StringSlice("user"), dryRun: c.Bool("dry-run"), lockTimeout: c.Duration("lock-timeout")}
 			rep, err := runSync(c.Context, spec, opts)
 			if err != nil {
 				return err

@@ -4,15 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
 // Statuses of one key in the report.
 const (
-	statusWritten    = "written"
-	statusUnchanged  = "unchanged"
-	statusWouldWrite = "would write"
-	statusFailed     = "failed"
+	statusWritten     = "written"
+	statusUnchanged   = "unchanged"
+	statusWouldWrite  = "would write"
+	statusRemoved     = "removed"
+	statusWouldRemove = "would remove"
+	statusFailed      = "failed"
 )
 
 // reportVersion is bumped when the JSON report changes incompatibly.
@@ -39,13 +42,26 @@ type syncReport struct {
 	lines  []keyLine
 }
 
+func (r *syncReport) add(lines []keyLine) { r.lines = append(r.lines, lines...) }
+
+// sort orders lines by user, then key, as the report promises.
+func (r *syncReport) sort() {
+	sort.SliceStable(r.lines, func(a, b int) bool {
+		la, lb := r.lines[a], r.lines[b]
+		if la.User != lb.User {
+			return la.User < lb.User
+		}
+		return la.Key < lb.Key
+	})
+}
+
 // counts returns how many keys ended in each status, in report order.
 func (r *syncReport) counts() (order []string, n map[string]int) {
 	n = map[string]int{}
 	for _, l := range r.lines {
 		n[l.Status]++
 	}
-	for _, s := range []string{statusWritten, statusWouldWrite, statusUnchanged, statusFailed} {
+	for _, s := range []string{statusWritten, statusWouldWrite, statusUnchanged, statusRemoved, statusWouldRemove, statusFailed} {
 		if n[s] > 0 {
 			order = append(order, s)
 		}

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,8 +15,9 @@ import (
 )
 
 type syncOptions struct {
-	users  []string // empty: every user in the spec
-	dryRun bool
+	users       []string // empty: every user in the spec
+	dryRun      bool
+	lockTimeout time.Duration
 }
 
 // userJob is one user to sync, resolved on this system before Vault is asked.
@@ -30,20 +27,38 @@ type userJob struct {
 	entry fetch.Entry
 	dir   string // where the user's files go
 	owner perms.Owner
-	err   error // the user cannot be synced at all
+	err   error                       // the user cannot be synced at all
+	had   map[string]perms.FileRecord // what the last runs placed for them
 }
 
-// runSync does one sync: resolve users, log in, then read and place each
-// user's keys. Only errors that stop the whole run are returned; everything
-// per user or per key is in the report.
+// userResult is what syncing one user did: a line per key and the records
+// of the files now in place, for the state file.
+type userResult struct {
+	lines   []keyLine
+	records map[string]perms.FileRecord
+}
+
+// runSync does one sync: resolve users, take the lock, log in, read and place
+// each user's keys, prune what the spec dropped, save the state. Only errors
+// that stop the whole run are returned; the rest is in the report.
 func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncReport, error) {
 	names, err := selectUsers(spec, opts.users)
 	if err != nil {
 		return nil, err
 	}
 	jobs := resolveUsers(spec, names)
+	unlock, err := perms.Lock(ctx, spec.State.LockFile, !opts.dryRun, opts.lockTimeout)
+	if err != nil {
+		return nil, lockError(err)
+	}
+	defer unlock()
+	state := loadState(spec)
+	for i := range jobs {
+		jobs[i].had = state.Users[jobs[i].name]
+	}
+	gone := goneUsers(spec, state, len(opts.users) > 0)
 	rep := &syncReport{dryRun: opts.dryRun}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && len(gone) == 0 {
 		return rep, nil
 	}
 
@@ -58,12 +73,20 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 	tree, err := perms.OpenTree(spec.Output.Root, !opts.dryRun)
 	if err != nil {
 		for _, j := range jobs {
-			rep.lines = append(rep.lines, failKeys(j, err)...)
+			rep.add(failKeys(j, err))
 		}
 		return rep, nil
 	}
 	defer tree.Close()
-	syncUsers(ctx, sess, tree, jobs, spec.Vault.Concurrency, opts.dryRun, rep)
+	for i, res := range syncUsers(ctx, sess, tree, jobs, spec.Vault.Concurrency, opts.dryRun) {
+		rep.add(res.lines)
+		state.Users[jobs[i].name] = res.records
+	}
+	pruneGoneUsers(tree, state, gone, opts.dryRun, rep)
+	rep.sort()
+	if !opts.dryRun {
+		saveState(spec, state)
+	}
 	return rep, nil
 }
 
@@ -102,68 +125,10 @@ func resolveUsers(spec *config.Spec, names []string) []userJob {
 	return jobs
 }
 
-func login(ctx context.Context, spec *config.Spec) (*fetch.Session, error) {
-	roleID, err := readCredential("role-id", spec.Auth.RoleIDFile)
-	if err != nil {
-		return nil, vaultError(err, "check auth.role_id_file in the spec")
-	}
-	secretID, err := readCredential("secret-id", spec.Auth.SecretIDFile)
-	if err != nil {
-		return nil, vaultError(err, "check auth.secret_id_file in the spec")
-	}
-	srv := fetch.Server{
-		Address:       spec.Vault.Address,
-		CACert:        spec.Vault.CACert,
-		TLSServerName: spec.Vault.TLSServerName,
-		Namespace:     spec.Vault.Namespace,
-		Timeout:       spec.Vault.Timeout.Duration,
-		MaxConns:      spec.Vault.Concurrency,
-	}
-	sess, err := fetch.Login(ctx, srv, fetch.AppRole{Mount: spec.Auth.Mount, RoleID: roleID, SecretID: secretID})
-	if err != nil {
-		return nil, vaultError(err, loginHint(err, spec))
-	}
-	return sess, nil
-}
-
-func loginHint(err error, spec *config.Spec) string {
-	switch {
-	case strings.Contains(err.Error(), "certificate"):
-		return "set vault.ca_cert to the CA that signed vault's certificate"
-	case errors.Is(err, fetch.ErrUnreachable):
-		return fmt.Sprintf("is vault running at %q?", spec.Vault.Address)
-	}
-	return fmt.Sprintf("check that the role-id and secret-id in %q and %q are current", spec.Auth.RoleIDFile, spec.Auth.SecretIDFile)
-}
-
-// readCredential reads a role-id or secret-id file. Only one trailing newline
-// is dropped: anything else is part of the credential.
-func readCredential(what, path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s file: %w", what, err)
-	}
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return "", fmt.Errorf("%s file %q is empty", what, path)
-	}
-	return s, nil
-}
-
-// revoke ends the run's token. It gets its own short deadline: the run's may
-// have expired, and a token left behind would live until its TTL.
-func revoke(sess *fetch.Session) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := sess.Revoke(ctx); err != nil {
-		slog.Warn("the run's vault token was not revoked and stays valid until its TTL ends", "error", err)
-	}
-}
-
 // syncUsers syncs jobs on up to workers goroutines; each owns one user at a
 // time, so a user's directory is never written by two at once.
-func syncUsers(ctx context.Context, sess *fetch.Session, tree *perms.Tree, jobs []userJob, workers int, dryRun bool, rep *syncReport) {
-	results := make([][]keyLine, len(jobs))
+func syncUsers(ctx context.Context, sess *fetch.Session, tree *perms.Tree, jobs []userJob, workers int, dryRun bool) []userResult {
+	results := make([]userResult, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(workers, len(jobs)) {
@@ -178,65 +143,80 @@ func syncUsers(ctx context.Context, sess *fetch.Session, tree *perms.Tree, jobs 
 	}
 	close(next)
 	wg.Wait()
-	for _, lines := range results {
-		rep.lines = append(rep.lines, lines...)
-	}
+	return results
 }
 
-func syncUser(ctx context.Context, sess *fetch.Session, tree *perms.Tree, j userJob, dryRun bool) []keyLine {
+// syncUser reads one user's entry and places each key. Until the entry has
+// been read, nothing of the user's is touched and their records stand.
+func syncUser(ctx context.Context, sess *fetch.Session, tree *perms.Tree, j userJob, dryRun bool) userResult {
+	keep := userResult{records: j.had}
 	if j.err != nil {
-		return failKeys(j, j.err)
+		keep.lines = failKeys(j, j.err)
+		return keep
 	}
 	secret, err := sess.Read(ctx, j.entry)
 	if err != nil {
-		return failKeys(j, err)
+		keep.lines = failKeys(j, err)
+		return keep
 	}
 	dir, err := tree.UserDir(j.owner, !dryRun)
 	if err != nil {
-		return failKeys(j, err)
+		keep.lines = failKeys(j, err)
+		return keep
 	}
 	defer dir.Close()
-	lines := make([]keyLine, len(j.keys))
-	for i, key := range j.keys {
-		lines[i] = placeKey(dir, secret, j.name, key, dryRun)
+	res := userResult{records: map[string]perms.FileRecord{}}
+	for _, key := range j.keys {
+		line, rec, ok := placeKey(dir, secret, j, key, dryRun)
+		res.lines = append(res.lines, line)
+		if ok {
+			res.records[key] = rec
+		} else if old, had := j.had[key]; had {
+			res.records[key] = old // the last good copy is still there
+		}
 	}
 	if err := dir.Sync(); err != nil {
-		for i := range lines {
-			if lines[i].Status == statusWritten {
-				lines[i].fail(err)
+		for i := range res.lines {
+			if res.lines[i].Status == statusWritten {
+				res.lines[i].fail(err)
 			}
 		}
 	}
-	return lines
+	res.lines = append(res.lines, pruneKeys(dir, j, res.records, dryRun)...)
+	return res
 }
 
-func placeKey(dir *perms.Dir, secret *fetch.Secret, user, key string, dryRun bool) keyLine {
-	line := keyLine{User: user, Key: key, Path: dir.Path(key)}
+// placeKey places one key, or in a dry run says whether it would. ok means
+// the key is in place and rec describes it.
+func placeKey(dir *perms.Dir, secret *fetch.Secret, j userJob, key string, dryRun bool) (line keyLine, rec perms.FileRecord, ok bool) {
+	line = keyLine{User: j.name, Key: key, Path: dir.Path(key)}
 	value, err := secret.Field(key)
 	if err != nil {
-		return line.fail(err)
+		return line.fail(err), rec, false
 	}
 	if dryRun {
 		current, err := dir.Current(key, value)
 		switch {
 		case err != nil:
-			return line.fail(err)
+			return line.fail(err), rec, false
 		case current:
 			line.Status = statusUnchanged
 		default:
 			line.Status = statusWouldWrite
 		}
-		return line
+		return line, j.had[key], current
 	}
-	res, err := dir.Place(key, value)
+	res, rec, err := dir.Place(key, value)
 	if err != nil {
-		return line.fail(err)
+		return line.fail(err), rec, false
 	}
 	line.Status = statusUnchanged
 	if res == perms.Written {
 		line.Status = statusWritten
+	} else if old, had := j.had[key]; had && old.Ino == rec.Ino && old.Dev == rec.Dev {
+		rec.PlacedAt = old.PlacedAt // unchanged: it was placed back then
 	}
-	return line
+	return line, rec, true
 }
 
 // failKeys fails every key of a user with one cause.

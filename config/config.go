@@ -28,6 +28,7 @@ type Spec struct {
 	Auth   Auth            `toml:"auth"`
 	KV     KV              `toml:"kv"`
 	Output Output          `toml:"output"`
+	State  State           `toml:"state"`
 	Users  map[string]User `toml:"users"`
 
 	// File is the path the spec was read from, for messages.
@@ -49,6 +50,9 @@ type Auth struct {
 	Mount        string `toml:"mount"`
 	RoleIDFile   string `toml:"role_id_file"`
 	SecretIDFile string `toml:"secret_id_file"`
+	// AllowInsecurePermissions accepts a secret-id file that others can read
+	// or that root does not own.
+	AllowInsecurePermissions bool `toml:"allow_insecure_permissions"`
 }
 
 type KV struct {
@@ -60,6 +64,14 @@ type KV struct {
 
 type Output struct {
 	Root string `toml:"root"`
+}
+
+// State is where runs coordinate and remember what they wrote.
+type State struct {
+	// File lists the files this tool wrote, so removed keys can be pruned.
+	File string `toml:"file"`
+	// LockFile is flocked by every run, so runs never overlap.
+	LockFile string `toml:"lock_file"`
 }
 
 type User struct {
@@ -90,6 +102,7 @@ func defaults() Spec {
 		Auth:   Auth{Method: "approle", Mount: "approle"},
 		KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/" + UserPlaceholder},
 		Output: Output{Root: "/var/lib/vault/users"},
+		State:  State{File: "/var/lib/user-secrets/state.json", LockFile: "/run/user-secrets.lock"},
 	}
 }
 

@@ -63,6 +63,7 @@ func TestParse(t *testing.T) {
 				},
 				KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/{user}"},
 				Output: Output{Root: "/var/lib/vault/users"},
+				State:  State{File: "/var/lib/user-secrets/state.json", LockFile: "/run/user-secrets.lock"},
 				Users:  map[string]User{"johndoe": {Files: []string{"api_key", "db_password", "kube.config"}}},
 			},
 		},
@@ -85,6 +86,7 @@ files = ["api_key"]
 				Auth:   Auth{Method: "approle", Mount: "approle", RoleIDFile: "/run/role-id", SecretIDFile: "/run/secret-id"},
 				KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/{user}"},
 				Output: Output{Root: "/var/lib/vault/users"},
+				State:  State{File: "/var/lib/user-secrets/state.json", LockFile: "/run/user-secrets.lock"},
 				Users:  map[string]User{"johndoe": {Files: []string{"api_key"}}},
 			},
 		},
@@ -105,6 +107,7 @@ method = "approle"
 mount = "hosts/approle"
 role_id_file = "/etc/vault/role"
 secret_id_file = "/etc/vault/secret"
+allow_insecure_permissions = true
 
 [kv]
 mount = "kv/team"
@@ -113,6 +116,10 @@ path = "people/{user}/secrets"
 
 [output]
 root = "/srv/user-secrets"
+
+[state]
+file = "/srv/state/user-secrets.json"
+lock_file = "/run/lock/user-secrets.lock"
 
 [users.alice]
 files = ["ssh key", ".netrc"]
@@ -130,9 +137,11 @@ files = []
 					Timeout:       Duration{150 * time.Second},
 					Concurrency:   3,
 				},
-				Auth:   Auth{Method: "approle", Mount: "hosts/approle", RoleIDFile: "/etc/vault/role", SecretIDFile: "/etc/vault/secret"},
+				Auth: Auth{Method: "approle", Mount: "hosts/approle", RoleIDFile: "/etc/vault/role", SecretIDFile: "/etc/vault/secret",
+					AllowInsecurePermissions: true},
 				KV:     KV{Mount: "kv/team", Version: 1, Path: "people/{user}/secrets"},
 				Output: Output{Root: "/srv/user-secrets"},
+				State:  State{File: "/srv/state/user-secrets.json", LockFile: "/run/lock/user-secrets.lock"},
 				Users: map[string]User{
 					"alice":    {Files: []string{"ssh key", ".netrc"}, Path: "legacy/alice"},
 					"bob@corp": {Files: []string{}},

@@ -51,6 +51,12 @@ func (s *Spec) validate() Problems {
 	} else if filepath.Clean(s.Output.Root) == "/" {
 		add("output.root: must not be \"/\"")
 	}
+	if err := checkAbs(s.State.File); err != nil {
+		add("state.file: %v", err)
+	}
+	if err := checkAbs(s.State.LockFile); err != nil {
+		add("state.lock_file: %v", err)
+	}
 	msgs = append(msgs, s.validateUsers()...)
 
 	ps := make(Problems, len(msgs))

@@ -184,6 +184,10 @@ func TestParseFieldRules(t *testing.T) {
 		{"auth mount with leading slash", "auth", "mount = \"/approle\"\nrole_id_file = \"/r\"\nsecret_id_file = \"/s\"", `^auth\.mount: `},
 		{"role id file relative", "auth", "role_id_file = \"role-id\"\nsecret_id_file = \"/s\"", `^auth\.role_id_file: "role-id" is not an absolute path`},
 		{"secret id file missing", "auth", `role_id_file = "/r"`, `^auth\.secret_id_file: is required`},
+
+		{"state paths absolute", "state", "file = \"/s/state.json\"\nlock_file = \"/run/l\"", ""},
+		{"state file relative", "state", `file = "state.json"`, `^state\.file: "state.json" is not an absolute path`},
+		{"lock file empty", "state", `lock_file = ""`, `^state\.lock_file: is required`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func TestSyncLoginFailure(t *testing.T) {
 	}
 
 	// Vault down at start is the same class of failure.
-	f.writeSpec(specData{Addr: "http://127.0.0.1:1", Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(specData{Addr: "http://127.0.0.1:1", Timeout: "2s", Users: map[string][]string{name: {"k"}}})
 	f.run("sync").expect(t, 3, "cannot connect to vault")
 }
 

@@ -53,14 +53,15 @@ func testMain(m *testing.M) int {
 // fixture is one test's corner of the shared Vault: a KV prefix, an AppRole
 // allowed to read under it, a spec file and an output root.
 type fixture struct {
-	t       *testing.T
-	vault   *harness.Vault
-	dir     string
-	Root    string // output root
-	Spec    string // spec file
-	Prefix  string // KV path prefix, unique to the test
-	Role    *harness.Role
-	secrets []string // values that must never be printed
+	t         *testing.T
+	vault     *harness.Vault
+	dir       string
+	Root      string // output root
+	Spec      string // spec file
+	Prefix    string // KV path prefix, unique to the test
+	StateFile string
+	Role      *harness.Role
+	secrets   []string // values that must never be printed
 }
 
 func newFixture(t *testing.T, v *harness.Vault) *fixture {
@@ -71,7 +72,8 @@ func newFixture(t *testing.T, v *harness.Vault) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, vault: v, dir: dir, Root: filepath.Join(dir, "out", "users"),
-		Spec: filepath.Join(dir, "config.toml"), Prefix: "t" + randomHex(6)}
+		Spec: filepath.Join(dir, "config.toml"), Prefix: "t" + randomHex(6),
+		StateFile: filepath.Join(dir, "state", "state.json")}
 	var err error
 	f.Role, err = v.CreateRole("role-"+f.Prefix, dir,
 		"secret/data/"+f.Prefix+"/*", "kv1/"+f.Prefix+"/*", "secret/data/excalibur/users/*")
@@ -101,9 +103,10 @@ func (f *fixture) secretValue(what string) string {
 // specData fills specTemplate; zero values leave a setting to its default.
 type specData struct {
 	Addr, CACert, KVMount, KVPath string
+	Timeout                       string // vault.timeout; default 20s
 	KVVersion                     int
 	Role                          *harness.Role
-	Root                          string
+	Root, StateFile, LockFile     string
 	Users                         map[string][]string
 	Paths                         map[string]string // per-user KV path overrides
 }
@@ -112,7 +115,7 @@ var specTemplate = template.Must(template.New("spec").Funcs(template.FuncMap{"q"
 	return fmt.Sprintf("%q", s)
 }}).Parse(`[vault]
 address = {{q .Addr}}
-timeout = "20s"
+timeout = {{q .Timeout}}
 {{if .CACert}}ca_cert = {{q .CACert}}
 {{end}}
 [auth]
@@ -126,6 +129,10 @@ path = {{q .KVPath}}
 {{end}}
 [output]
 root = {{q .Root}}
+
+[state]
+file = {{q .StateFile}}
+lock_file = {{q .LockFile}}
 {{range $u, $keys := .Users}}
 [users.{{q $u}}]
 files = [{{range $i, $k := $keys}}{{if $i}}, {{end}}{{q $k}}{{end}}]
@@ -143,6 +150,11 @@ func (f *fixture) writeSpec(d specData) {
 	if d.Root == "" {
 		d.Root = f.Root
 	}
+	if d.Timeout == "" {
+		d.Timeout = "20s"
+	}
+	d.StateFile = f.StateFile
+	d.LockFile = filepath.Join(f.dir, "lock")
 	var b bytes.Buffer
 	if err := specTemplate.Execute(&b, d); err != nil {
 		f.t.Fatal(err)

@@ -31,6 +31,19 @@ type vaultError struct {
 func (e *vaultError) Error() string { return e.msg }
 func (e *vaultError) Unwrap() error { return e.kind }
 
+// describe is the package-level describe, naming the last retried failure
+// when time ran out, which is what an admin needs to act on.
+func (s *Session) describe(err error) error {
+	d := describe(err)
+	var ve *vaultError
+	if errors.As(d, &ve) && errors.Is(err, context.DeadlineExceeded) {
+		if cause := s.retry.lastCause(); cause != "" {
+			ve.msg += " (last error: " + cause + ")"
+		}
+	}
+	return d
+}
+
 // describe turns an error from the Vault client into a vaultError.
 func describe(err error) error {
 	var re *vault.ResponseError
@@ -91,7 +104,7 @@ func tidy(s string) string {
 func networkMessage(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
-		return fmt.Sprintf("cannot connect to vault: %v", oe.Err)
+		return fmt.Sprintf("cannot connect to vault: %v", oe)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "vault did not answer before the deadline"

@@ -7,6 +7,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -24,6 +25,8 @@ type Server struct {
 	// MaxConns is how many requests may be in flight at once; the client
 	// keeps that many idle connections so concurrent reads reuse them.
 	MaxConns int
+	// Log receives one warning per retried request; nil means slog.Default.
+	Log *slog.Logger
 }
 
 // AppRole is what an AppRole login needs.
@@ -37,20 +40,22 @@ type AppRole struct {
 // a run and revoked at the end.
 type Session struct {
 	client *vault.Client
+	retry  *retrier
 }
 
 // Login logs in once with AppRole. Any error means Vault could not be used at
 // all, and the caller should not touch anything on disk.
 func Login(ctx context.Context, srv Server, cred AppRole) (*Session, error) {
-	client, err := newClient(srv)
+	client, retry, err := newClient(srv)
 	if err != nil {
 		return nil, err
 	}
+	s := &Session{client: client, retry: retry}
 	resp, err := client.Auth.AppRoleLogin(ctx,
 		schema.AppRoleLoginRequest{RoleId: cred.RoleID, SecretId: cred.SecretID},
 		vault.WithMountPath(cred.Mount))
 	if err != nil {
-		return nil, fmt.Errorf("log in with approle at %q: %w", "auth/"+cred.Mount, describe(err))
+		return nil, fmt.Errorf("log in with approle at %q: %w", "auth/"+cred.Mount, s.describe(err))
 	}
 	if resp.Auth == nil || resp.Auth.ClientToken == "" {
 		return nil, fmt.Errorf("log in with approle at %q: vault returned no token", "auth/"+cred.Mount)
@@ -58,34 +63,43 @@ func Login(ctx context.Context, srv Server, cred AppRole) (*Session, error) {
 	if err := client.SetToken(resp.Auth.ClientToken); err != nil {
 		return nil, fmt.Errorf("use login token: %w", err)
 	}
-	return &Session{client: client}, nil
+	return s, nil
 }
 
-func newClient(srv Server) (*vault.Client, error) {
+func newClient(srv Server) (*vault.Client, *retrier, error) {
 	cfg := vault.DefaultConfiguration()
 	cfg.Address = srv.Address
 	cfg.RequestTimeout = srv.Timeout
 	cfg.TLS.ServerCertificate.FromFile = srv.CACert
 	cfg.TLS.ServerName = srv.TLSServerName
+	retry := &retrier{log: srv.Log}
+	if retry.log == nil {
+		retry.log = slog.Default()
+	}
+	cfg.RetryConfiguration.RetryWaitMin = backoffMin
+	cfg.RetryConfiguration.RetryWaitMax = backoffMax
+	cfg.RetryConfiguration.RetryMax = maxRetries
+	cfg.RetryConfiguration.CheckRetry = retry.check
+	cfg.RetryConfiguration.Backoff = backoff
 	if t, ok := cfg.HTTPClient.Transport.(*http.Transport); ok && srv.MaxConns > 0 {
 		t.MaxIdleConnsPerHost = srv.MaxConns
 	}
 	client, err := vault.New(vault.WithConfiguration(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("configure vault client: %w", err)
+		return nil, nil, fmt.Errorf("configure vault client: %w", err)
 	}
 	if srv.Namespace != "" {
 		if err := client.SetNamespace(srv.Namespace); err != nil {
-			return nil, fmt.Errorf("set vault namespace: %w", err)
+			return nil, nil, fmt.Errorf("set vault namespace: %w", err)
 		}
 	}
-	return client, nil
+	return client, retry, nil
 }
 
 // Revoke revokes the session's token so it cannot outlive the run.
 func (s *Session) Revoke(ctx context.Context) error {
 	if _, err := s.client.Auth.TokenRevokeSelf(ctx); err != nil {
-		return fmt.Errorf("revoke token: %w", describe(err))
+		return fmt.Errorf("revoke token: %w", s.describe(err))
 	}
 	s.client.ClearToken()
 	return nil

@@ -45,16 +45,16 @@ func (s *Session) Read(ctx context.Context, e Entry) (*Secret, error) {
 		}
 	}
 	if err != nil {
-		return nil, readError(err, e)
+		return nil, s.readError(err, e)
 	}
 	return &Secret{Entry: e, fields: fields}, nil
 }
 
-func readError(err error, e Entry) error {
+func (s *Session) readError(err error, e Entry) error {
 	if msg := deletedMessage(err, e.String()); msg != "" {
 		return &vaultError{kind: ErrDeleted, msg: msg}
 	}
-	d := describe(err)
+	d := s.describe(err)
 	switch {
 	case errors.Is(d, ErrNotFound):
 		return &vaultError{kind: ErrNotFound, msg: fmt.Sprintf("no entry at %s", e)}

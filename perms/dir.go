@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // Dir is one user's directory. Everything in it may have been planted by the
@@ -32,6 +33,11 @@ func (d *Dir) open(parent *os.Root, fi fs.FileInfo, write bool) error {
 	}
 	if err := sameFile(d.self, fi); err != nil {
 		return fmt.Errorf("open user directory %q: %w", d.path, err)
+	}
+	if write {
+		if err := d.cleanTemps(); err != nil {
+			return err
+		}
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if !write || (int(st.Uid) == d.owner.UID && int(st.Gid) == d.owner.GID && fi.Mode().Perm() == DirMode) {
@@ -65,35 +71,44 @@ func (d *Dir) Close() error {
 // and mode, as a regular file with no other links. It never follows a
 // symlink, blocks on a FIFO, or reads a file that is linked elsewhere.
 func (d *Dir) Current(name string, content []byte) (bool, error) {
+	fi, err := d.current(name, content)
+	return fi != nil, err
+}
+
+// current is Current returning the file's lstat when it is current.
+func (d *Dir) current(name string, content []byte) (fs.FileInfo, error) {
 	if d.root == nil {
-		return false, nil
+		return nil, nil
 	}
 	fi, err := d.root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("stat %q: %w", d.Path(name), err)
+		return nil, fmt.Errorf("stat %q: %w", d.Path(name), err)
 	}
 	if !d.looksCurrent(fi, len(content)) {
-		return false, nil
+		return nil, nil
 	}
 	// O_NONBLOCK: if the name became a FIFO since the lstat, don't wait.
 	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return false, nil // replaced since the lstat; rewrite it
+		return nil, nil // replaced since the lstat; rewrite it
 	}
 	defer f.Close()
 	if sameFile(f, fi) != nil {
-		return false, nil
+		return nil, nil
 	}
 	// One byte more than expected tells a file that grew since the lstat.
 	buf := make([]byte, len(content)+1)
 	n, err := io.ReadFull(f, buf)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read %q: %w", d.Path(name), err)
+		return nil, fmt.Errorf("read %q: %w", d.Path(name), err)
 	}
-	return n == len(content) && subtle.ConstantTimeCompare(buf[:n], content) == 1, nil
+	if n != len(content) || subtle.ConstantTimeCompare(buf[:n], content) != 1 {
+		return nil, nil
+	}
+	return fi, nil
 }
 
 func (d *Dir) looksCurrent(fi fs.FileInfo, size int) bool {
@@ -117,54 +132,65 @@ const (
 // already does. The old file stays in place until the new one is complete,
 // owned, moded and on disk; then a rename swaps them. Whatever the user put
 // at name (symlink, hard link, FIFO) is replaced, never written through.
+// The record identifies the file placed, taken from its descriptor so that
+// a swap right after the rename cannot make someone else's file look ours.
 // Call Sync once after the last Place to make the renames durable.
-func (d *Dir) Place(name string, content []byte) (Result, error) {
+func (d *Dir) Place(name string, content []byte) (Result, FileRecord, error) {
 	if d.root == nil {
-		return 0, fmt.Errorf("user directory %q is not open", d.path)
+		return 0, FileRecord{}, fmt.Errorf("user directory %q is not open", d.path)
 	}
-	if ok, err := d.Current(name, content); err != nil || ok {
-		return Unchanged, err
+	now := time.Now()
+	if fi, err := d.current(name, content); err != nil || fi != nil {
+		if fi == nil {
+			return 0, FileRecord{}, err
+		}
+		return Unchanged, recordOf(fi, now), nil
 	}
-	tmp, err := d.writeTemp(content)
+	f, tmp, err := d.writeTemp(content)
 	if err != nil {
-		return 0, fmt.Errorf("write %q: %w", d.Path(name), err)
+		return 0, FileRecord{}, fmt.Errorf("write %q: %w", d.Path(name), err)
 	}
+	defer f.Close()
 	if err := d.root.Rename(tmp, name); err != nil {
 		d.root.Remove(tmp)
-		return 0, fmt.Errorf("replace %q: %w", d.Path(name), renameHint(err))
+		return 0, FileRecord{}, fmt.Errorf("replace %q: %w", d.Path(name), renameHint(err))
 	}
-	return Written, nil
+	fi, err := f.Stat() // after the rename, which changes ctime
+	if err != nil {
+		return 0, FileRecord{}, fmt.Errorf("stat %q: %w", d.Path(name), err)
+	}
+	return Written, recordOf(fi, now), nil
 }
 
 // writeTemp writes content to a fresh temporary file in the directory and
-// returns its name. The file is created exclusively (so a planted name fails
-// instead of being opened), filled while still root-owned, then chowned and
-// chmodded through its descriptor and fsynced.
-func (d *Dir) writeTemp(content []byte) (name string, err error) {
-	// tmp, not name: each "return "", err" below clears name before the
-	// deferred cleanup reads it, which would leave the temp file behind.
+// returns it, still open, with its name. The file is created exclusively (so
+// a planted name fails instead of being opened), filled while still
+// root-owned, then chowned and chmodded through its descriptor and fsynced.
+func (d *Dir) writeTemp(content []byte) (*os.File, string, error) {
 	f, tmp, err := d.createTemp()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			d.root.Remove(tmp)
-		}
-	}()
+	err = d.fill(f, content)
+	if err != nil {
+		f.Close()
+		d.root.Remove(tmp)
+		return nil, "", err
+	}
+	return f, tmp, nil
+}
+
+func (d *Dir) fill(f *os.File, content []byte) error {
 	if _, err := f.Write(content); err != nil {
-		return "", err
+		return err
 	}
 	if err := f.Chown(d.owner.UID, d.owner.GID); err != nil {
-		return "", err
+		return err
 	}
 	if err := f.Chmod(FileMode); err != nil {
-		return "", err
+		return err
 	}
-	return tmp, f.Sync()
+	return f.Sync()
 }
 
 func (d *Dir) createTemp() (*os.File, string, error) {

@@ -26,7 +26,7 @@ func TestPlaceWritesThenLeavesAlone(t *testing.T) {
 			d := newDir(t, tr, o)
 			path := d.Path("key")
 
-			res, err := d.Place("key", tc.content)
+			res, _, err := d.Place("key", tc.content)
 			if err != nil || res != Written {
 				t.Fatalf("first Place = %v, %v; want Written", res, err)
 			}
@@ -37,7 +37,7 @@ func TestPlaceWritesThenLeavesAlone(t *testing.T) {
 			before := stateOf(t, path)
 			_, st := lstat(t, path)
 			ctime := st.Ctim
-			res, err = d.Place("key", tc.content)
+			res, _, err = d.Place("key", tc.content)
 			if err != nil || res != Unchanged {
 				t.Fatalf("same content again: Place = %v, %v; want Unchanged", res, err)
 			}
@@ -47,7 +47,7 @@ func TestPlaceWritesThenLeavesAlone(t *testing.T) {
 			}
 
 			next := append(bytes.Clone(tc.content), '2')
-			res, err = d.Place("key", next)
+			res, _, err = d.Place("key", next)
 			if err != nil || res != Written {
 				t.Fatalf("new content: Place = %v, %v; want Written", res, err)
 			}
@@ -110,14 +110,14 @@ func TestPlaceRewritesWrongMetadata(t *testing.T) {
 			}
 			tr, _ := newTree(t)
 			d := newDir(t, tr, o)
-			if _, err := d.Place("key", content); err != nil {
+			if _, _, err := d.Place("key", content); err != nil {
 				t.Fatal(err)
 			}
 			tc.spoil(t, d, o)
 			_, st := lstat(t, d.Path("key"))
 			oldIno := st.Ino
 
-			res, err := d.Place("key", content)
+			res, _, err := d.Place("key", content)
 			if err != nil || res != Written {
 				t.Fatalf("Place = %v, %v; want Written", res, err)
 			}
@@ -203,7 +203,7 @@ func TestPlaceHostileEntries(t *testing.T) {
 		{
 			name: "symlink to another file in the directory",
 			plant: func(e env) ([]string, []string) {
-				if _, err := e.d.Place("other", []byte("other secret")); err != nil {
+				if _, _, err := e.d.Place("other", []byte("other secret")); err != nil {
 					e.t.Fatal(err)
 				}
 				symlink(e, "other")
@@ -213,7 +213,7 @@ func TestPlaceHostileEntries(t *testing.T) {
 		{
 			name: "symlink to a file holding the expected content",
 			plant: func(e env) ([]string, []string) {
-				if _, err := e.d.Place("twin", content); err != nil {
+				if _, _, err := e.d.Place("twin", content); err != nil {
 					e.t.Fatal(err)
 				}
 				symlink(e, "twin")
@@ -478,7 +478,7 @@ func TestPlaceFailureKeepsLastGoodCopy(t *testing.T) {
 			dir := d.Path("")
 			var before state
 			if tc.previous {
-				if _, err := d.Place("key", old); err != nil {
+				if _, _, err := d.Place("key", old); err != nil {
 					t.Fatal(err)
 				}
 				before = stateOf(t, d.Path("key"))
@@ -487,7 +487,7 @@ func TestPlaceFailureKeepsLastGoodCopy(t *testing.T) {
 			undo := tc.fail(t, d)
 			t.Cleanup(undo) // in case the test stops before the call below
 			rootBefore := stateOf(t, filepath.Join(base, "users"))
-			res, err := d.Place("key", bytes.Repeat([]byte("new "), 2048))
+			res, _, err := d.Place("key", bytes.Repeat([]byte("new "), 2048))
 			undo()
 
 			if err == nil {
@@ -528,7 +528,7 @@ func TestDirSync(t *testing.T) {
 			defer d.Close()
 			if tc.place {
 				for _, k := range []string{"a", "b"} {
-					if _, err := d.Place(k, []byte(k)); err != nil {
+					if _, _, err := d.Place(k, []byte(k)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -556,7 +556,7 @@ func BenchmarkPlace(b *testing.B) {
 			for b.Loop() {
 				// Alternating values per round over a fixed set of keys keeps
 				// the directory small and every call a real write.
-				res, err := d.Place(keys[i%len(keys)], values[(i/len(keys))%2])
+				res, _, err := d.Place(keys[i%len(keys)], values[(i/len(keys))%2])
 				if err != nil || res != Written {
 					b.Fatalf("Place = %v, %v; want Written", res, err)
 				}
@@ -574,7 +574,7 @@ func BenchmarkPlaceUnchanged(b *testing.B) {
 			d, keys := benchDir(b, 64)
 			value := bytes.Repeat([]byte("a"), size)
 			for _, k := range keys {
-				if _, err := d.Place(k, value); err != nil {
+				if _, _, err := d.Place(k, value); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -582,7 +582,7 @@ func BenchmarkPlaceUnchanged(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				res, err := d.Place(keys[i%len(keys)], value)
+				res, _, err := d.Place(keys[i%len(keys)], value)
 				if err != nil || res != Unchanged {
 					b.Fatalf("Place = %v, %v; want Unchanged", res, err)
 				}
@@ -608,7 +608,7 @@ func benchDir(b *testing.B, n int) (*Dir, []string) {
 func place(name string, content []byte) func(t *testing.T, d *Dir, o Owner) {
 	return func(t *testing.T, d *Dir, o Owner) {
 		t.Helper()
-		if _, err := d.Place(name, content); err != nil {
+		if _, _, err := d.Place(name, content); err != nil {
 			t.Fatal(err)
 		}
 	}

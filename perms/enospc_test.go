@@ -28,13 +28,13 @@ func TestPlaceFullFileSystem(t *testing.T) {
 	defer tr.Close()
 	d := newDir(t, tr, targetUser(t))
 	old := []byte("last good copy\n")
-	if _, err := d.Place("key", old); err != nil {
+	if _, _, err := d.Place("key", old); err != nil {
 		t.Fatal(err)
 	}
 	before := stateOf(t, d.Path("key"))
 	fill(t, filepath.Join(base, "filler"), 4096)
 
-	_, err = d.Place("key", bytes.Repeat([]byte("new secret "), 4096))
+	_, _, err = d.Place("key", bytes.Repeat([]byte("new secret "), 4096))
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Place on a full file system = %v, want ENOSPC", err)
 	}

@@ -318,7 +318,7 @@ func placeWithin(t testing.TB, d *Dir, name string, content []byte) (Result, err
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := d.Place(name, content)
+		res, _, err := d.Place(name, content)
 		done <- result{res, err}
 	}()
 	select {

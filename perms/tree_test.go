@@ -90,7 +90,7 @@ func TestOpenTreeDryRunMissingRoot(t *testing.T) {
 			t.Errorf("Current(%q) = %v, %v; a file in a missing root is always still to be written", content, ok, err)
 		}
 	}
-	if _, err := d.Place("key", []byte("s3cret")); err == nil {
+	if _, _, err := d.Place("key", []byte("s3cret")); err == nil {
 		t.Error("Place succeeded with no directory to place into")
 	}
 	if err := d.Sync(); err != nil {
@@ -304,7 +304,7 @@ func TestUserDirRefusesNonDirectory(t *testing.T) {
 			name: "symlink to another user's directory",
 			plant: func(t *testing.T, tr *Tree, base, at string) ([]string, []string) {
 				victim := newDir(t, tr, victimOwner)
-				if _, err := victim.Place("key", []byte("victim's secret")); err != nil {
+				if _, _, err := victim.Place("key", []byte("victim's secret")); err != nil {
 					t.Fatal(err)
 				}
 				target := victim.Path("")
@@ -390,7 +390,7 @@ func TestUserDirDryRunDoesNotCreate(t *testing.T) {
 	if ok, err := d.Current("key", nil); ok || err != nil {
 		t.Errorf("Current = %v, %v; want false, nil for a directory not yet made", ok, err)
 	}
-	if _, err := d.Place("key", []byte("s3cret")); err == nil {
+	if _, _, err := d.Place("key", []byte("s3cret")); err == nil {
 		t.Error("Place succeeded in a directory that was not opened")
 	}
 	if err := d.Sync(); err != nil {
@@ -403,7 +403,7 @@ func TestUserDirDryRunReadsExisting(t *testing.T) {
 	tr, _ := newTree(t)
 	o := targetUser(t)
 	w := newDir(t, tr, o)
-	if _, err := w.Place("key", []byte("s3cret")); err != nil {
+	if _, _, err := w.Place("key", []byte("s3cret")); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,0 +1,116 @@
+package perms
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// stateVersion is bumped when State changes incompatibly; an unknown
+// version is an error, so an older binary never prunes by a newer record.
+const stateVersion = 1
+
+// State records which files this tool wrote, so that a key removed from the
+// spec can be pruned without ever touching a file a user made themselves.
+// It lives outside the users' reach (root-owned, 0600).
+type State struct {
+	Version int                              `json:"version"`
+	Root    string                           `json:"root"`
+	Users   map[string]map[string]FileRecord `json:"users"`
+}
+
+// FileRecord identifies the exact file that was placed. Any change by
+// someone else (a new file at the name, chmod, chown, another link) gives a
+// different inode or ctime, and the file is then no longer ours to delete.
+type FileRecord struct {
+	Dev      uint64    `json:"dev"`
+	Ino      uint64    `json:"ino"`
+	CtimeNs  int64     `json:"ctime_ns"`
+	PlacedAt time.Time `json:"placed_at"`
+}
+
+// NewState is the empty state for an output root.
+func NewState(root string) *State {
+	return &State{Version: stateVersion, Root: root, Users: map[string]map[string]FileRecord{}}
+}
+
+// LoadState reads the state file; a missing file is an empty state.
+func LoadState(path, root string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return NewState(root), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	s := NewState(root)
+	if err := json.Unmarshal(data, s); err != nil {
+		return nil, fmt.Errorf("parse state file %q: %w", path, err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("state file %q has version %d; this build knows %d", path, s.Version, stateVersion)
+	}
+	if s.Users == nil {
+		s.Users = map[string]map[string]FileRecord{}
+	}
+	return s, nil
+}
+
+// Save writes the state atomically: a reader or the next run sees the old or
+// the new state, never a torn one.
+func (s *State) Save(path string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.tmp") // O_EXCL, 0600
+	if err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fsync state file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace state file: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func recordOf(fi fs.FileInfo, now time.Time) FileRecord {
+	st := fi.Sys().(*syscall.Stat_t)
+	return FileRecord{Dev: st.Dev, Ino: st.Ino, CtimeNs: st.Ctim.Nano(), PlacedAt: now}
+}
+
+// Matches reports whether fi is still the very file the record describes.
+func (r FileRecord) Matches(fi fs.FileInfo) bool {
+	st := fi.Sys().(*syscall.Stat_t)
+	return fi.Mode().IsRegular() && st.Nlink == 1 &&
+		st.Dev == r.Dev && st.Ino == r.Ino && st.Ctim.Nano() == r.CtimeNs
+}
