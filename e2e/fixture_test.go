@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,12 +186,28 @@ func (f *fixture) run(args ...string) result {
 	case err != nil:
 		f.t.Fatal(err)
 	}
-	for _, s := range f.secrets {
-		if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-			f.t.Fatalf("output of %v contains a secret value or credential", args)
-		}
+	f.assertNoLeak(args, "stdout", r.stdout)
+	f.assertNoLeak(args, "stderr", r.stderr)
+	if state, err := os.ReadFile(f.StateFile); err == nil {
+		f.assertNoLeak(args, "the state file", string(state))
 	}
 	return r
+}
+
+// vaultToken matches Vault's service, batch and recovery tokens, so a run's
+// own token, which the test never sees, is caught too.
+var vaultToken = regexp.MustCompile(`hv[sbr]\.[A-Za-z0-9_-]{20,}`)
+
+func (f *fixture) assertNoLeak(args []string, where, text string) {
+	f.t.Helper()
+	for _, s := range f.secrets {
+		if strings.Contains(text, s) {
+			f.t.Fatalf("%s of %v contains a secret value or credential", where, args)
+		}
+	}
+	if vaultToken.MatchString(text) {
+		f.t.Fatalf("%s of %v contains a vault token", where, args)
+	}
 }
 
 // expect fails unless r has the exit code and contains every line.
