@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,4 +209,48 @@ func (ff *faultFixture) assertWrittenOrKept(t *testing.T, report string) {
 		}
 	}
 	assertNoTempFiles(t, ff.Root)
+}
+
+// TestSignalRevokesToken guards cleanup on SIGINT and SIGTERM: the run stops
+// promptly, its keys fail as interrupted, nothing is lost, and its token is
+// revoked on the way out.
+func TestSignalRevokesToken(t *testing.T) {
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ff := newFaultFixture(t, 1, "60s")
+			before := tokenCount(t)
+			ff.proxy.Inject(kvRE, -1, harness.Fault{Delay: time.Minute})
+			cmd := exec.Command(usBin, "--config", ff.Spec, "sync")
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			must(t, cmd.Start())
+			waitFor(t, func() bool { return ff.proxy.Count(kvRE) > 0 })
+			start := time.Now()
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("exit %v, want 1\n%s", err, out.String())
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %s to stop after %v", d, sig)
+			}
+			if !strings.Contains(out.String(), "interrupted") {
+				t.Errorf("report does not say the keys were interrupted:\n%s", out.String())
+			}
+			if after := tokenCount(t); after != before {
+				t.Errorf("%d tokens before, %d after: the interrupted run left its token", before, after)
+			}
+			ff.assertGoodKept(t)
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 20s")
 }
