@@ -83,12 +83,16 @@ func retryable(code int) bool {
 }
 
 // backoff waits exponentially longer with full jitter, so many hosts on one
-// timer do not retry in step; a Retry-After from Vault is honoured up to the
-// cap.
+// timer do not retry in step; a Retry-After from Vault is honoured between
+// min/2 (a "0" would make a busy loop) and the cap.
 func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-			return minDuration(time.Duration(s)*time.Second, max)
+			// Compared in seconds: a huge value times a second would wrap negative.
+			if time.Duration(s) > max/time.Second {
+				return max
+			}
+			return minDuration(maxDuration(time.Duration(s)*time.Second, min/2), max)
 		}
 	}
 	ceil := max
@@ -100,6 +104,13 @@ func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Dura
 
 func minDuration(a, b time.Duration) time.Duration {
 	if a < b {
+		return a
+	}
+	return b
+}
+
+func maxDuration(a, b time.Duration) time.Duration {
+	if a > b {
 		return a
 	}
 	return b

@@ -37,16 +37,21 @@ func Lock(ctx context.Context, path string, exclusive bool, timeout time.Duratio
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) || ctx.Err() != nil {
 			holder := lockHolder(f)
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w (%s) after waiting %s on %q", ErrLocked, holder, timeout, path)
+			switch {
+			case !errors.Is(err, syscall.EWOULDBLOCK):
+				return nil, fmt.Errorf("lock %q: %w", path, err)
+			case ctx.Err() != nil:
+				// Cut short, not timed out: say so, and let the caller see why.
+				return nil, fmt.Errorf("%w (%s); stopped waiting on %q: %w", ErrLocked, holder, path, ctx.Err())
 			}
-			return nil, fmt.Errorf("lock %q: %w", path, err)
+			return nil, fmt.Errorf("%w (%s) after waiting %s on %q", ErrLocked, holder, timeout, path)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Name the holder for whoever waits next. A shared holder clears the pid
+	// a finished writer left, which would otherwise be blamed for the wait.
+	f.Truncate(0)
 	if exclusive {
-		// Name the holder for whoever waits next.
-		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { f.Close() }, nil

@@ -52,8 +52,11 @@ func (d *Dir) cleanTemps() error {
 		if !strings.HasPrefix(name, TempPrefix) {
 			continue
 		}
+		// A user can put a non-empty directory here; that must not stop
+		// their keys from being written, so it is only worth a warning.
 		if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove leftover temporary file %q: %w", d.Path(name), err)
+			slog.Warn("could not remove a leftover temporary file", "path", d.Path(name), "error", err)
+			continue
 		}
 		slog.Info("removed a temporary file left by an interrupted run", "path", d.Path(name))
 	}

@@ -48,7 +48,7 @@ func LoadState(path, root string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
-	s := NewState(root)
+	s := &State{} // no version in the file must not pass as the current one
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, fmt.Errorf("parse state file %q: %w", path, err)
 	}
