@@ -49,18 +49,24 @@ func newFaultFixtureOn(t *testing.T, v *harness.Vault, nUsers int, timeout strin
 	}
 	f.writeSpec(spec)
 	f.run("sync").expect(t, 0, fmt.Sprintf("%d written", 2*nUsers))
-	for _, u := range ff.users {
-		for _, k := range []string{"a", "b"} {
-			p := filepath.Join(f.Root, u, k)
-			ff.good[p] = snapshot(t, p)
-		}
-	}
+	ff.recordGood(t)
 	// New values in Vault, so a run that reads them must write.
 	for _, u := range ff.users {
 		f.put("secret", 2, f.Prefix+"/"+u, map[string]string{"a": f.secretValue("a2"), "b": f.secretValue("b2")})
 	}
 	p.Clear()
 	return ff
+}
+
+// recordGood remembers every file as the last good copy.
+func (ff *faultFixture) recordGood(t *testing.T) {
+	t.Helper()
+	for _, u := range ff.users {
+		for _, k := range []string{"a", "b"} {
+			p := filepath.Join(ff.Root, u, k)
+			ff.good[p] = snapshot(t, p)
+		}
+	}
 }
 
 // assertGoodKept fails unless every file is exactly as the first sync left it.

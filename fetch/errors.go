@@ -47,9 +47,12 @@ func (s *Session) describe(err error) error {
 // describe turns an error from the Vault client into a vaultError.
 func describe(err error) error {
 	var re *vault.ResponseError
+	var rde *vault.RedirectError
 	switch {
 	case errors.As(err, &re):
 		return &vaultError{kind: statusKind(re.StatusCode), msg: responseMessage(re)}
+	case errors.As(err, &rde):
+		return &vaultError{kind: ErrUnreachable, msg: fmt.Sprintf("vault answered %d, a redirect to %s, and kept doing so", rde.StatusCode, rde.RedirectLocation)}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &vaultError{kind: ErrUnreachable, msg: "vault did not answer before the deadline"}
 	case errors.Is(err, context.Canceled):

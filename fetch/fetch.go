@@ -81,6 +81,7 @@ func newClient(srv Server) (*vault.Client, *retrier, error) {
 	cfg.RetryConfiguration.RetryMax = maxRetries
 	cfg.RetryConfiguration.CheckRetry = retry.check
 	cfg.RetryConfiguration.Backoff = backoff
+	cfg.DisableRedirects = true // see retryable
 	if t, ok := cfg.HTTPClient.Transport.(*http.Transport); ok && srv.MaxConns > 0 {
 		t.MaxIdleConnsPerHost = srv.MaxConns
 	}

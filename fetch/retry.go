@@ -76,6 +76,12 @@ func retryable(code int) bool {
 	switch {
 	case code == http.StatusTooManyRequests, code == http.StatusPreconditionFailed:
 		return true
+	// A standby that has lost its leader redirects to the dead leader's
+	// address. Following it would stick to a node that may never come back;
+	// asking the configured address again reaches the new leader once one
+	// is elected, as standbys forward to it.
+	case code == http.StatusTemporaryRedirect:
+		return true
 	case code == http.StatusNotImplemented:
 		return false
 	}

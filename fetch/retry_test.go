@@ -30,6 +30,8 @@ func TestRetryable(t *testing.T) {
 		{http.StatusBadGateway, true},
 		{http.StatusServiceUnavailable, true}, // sealed, or in standby
 		{http.StatusGatewayTimeout, true},
+		{http.StatusTemporaryRedirect, true}, // a standby pointing at a dead leader
+		{http.StatusMovedPermanently, false},
 		{http.StatusNotImplemented, false}, // asking again will not implement it
 		{http.StatusOK, false},
 		{http.StatusBadRequest, false},
