@@ -15,28 +15,57 @@ import (
 	"github.com/excalibur/user-secrets/fetch"
 )
 
-// login reads the AppRole credentials and logs in once for the whole run.
-// Every failure here is exit 3: nothing on disk has been touched yet.
+// login gets the run its one Vault session: an AppRole login, or a token
+// someone else provides. Every failure here is exit 3: nothing on disk has
+// been touched yet.
 func login(ctx context.Context, spec *config.Spec) (*fetch.Session, error) {
+	srv := fetch.Server{
+		Address:       spec.Vault.Address,
+		CACert:        spec.Vault.CACert,
+		CAPath:        spec.Vault.CAPath,
+		ClientCert:    spec.Vault.ClientCert,
+		ClientKey:     spec.Vault.ClientKey,
+		TLSServerName: spec.Vault.TLSServerName,
+		SkipVerify:    spec.Vault.TLSSkipVerify,
+		Namespace:     spec.Vault.Namespace,
+		Timeout:       spec.Vault.Timeout.Duration,
+		MaxConns:      spec.Vault.Concurrency,
+	}
+	if spec.Auth.Method == "token" {
+		return tokenLogin(ctx, spec, srv)
+	}
 	roleID, err := readCredential("role-id", spec.Auth.RoleIDFile, true)
 	if err != nil {
 		return nil, vaultError(err, "check auth.role_id_file in the spec")
 	}
 	secretID, err := readCredential("secret-id", spec.Auth.SecretIDFile, spec.Auth.AllowInsecurePermissions)
 	if err != nil {
-		return nil, vaultError(err, secretIDHint(err, spec.Auth.SecretIDFile))
-	}
-	srv := fetch.Server{
-		Address:       spec.Vault.Address,
-		CACert:        spec.Vault.CACert,
-		TLSServerName: spec.Vault.TLSServerName,
-		Namespace:     spec.Vault.Namespace,
-		Timeout:       spec.Vault.Timeout.Duration,
-		MaxConns:      spec.Vault.Concurrency,
+		return nil, vaultError(err, secretIDHint(err, "auth.secret_id_file", spec.Auth.SecretIDFile))
 	}
 	sess, err := fetch.Login(ctx, srv, fetch.AppRole{Mount: spec.Auth.Mount, RoleID: roleID, SecretID: secretID})
 	if err != nil {
 		return nil, vaultError(err, loginHint(err, spec))
+	}
+	return sess, nil
+}
+
+// tokenLogin uses auth.token_file, or $VAULT_TOKEN when the spec names no
+// file, as an ad hoc `vault` command would.
+func tokenLogin(ctx context.Context, spec *config.Spec, srv fetch.Server) (*fetch.Session, error) {
+	token := os.Getenv("VAULT_TOKEN")
+	if path := spec.Auth.TokenFile; path != "" {
+		var err error
+		if token, err = readCredential("token", path, spec.Auth.AllowInsecurePermissions); err != nil {
+			return nil, vaultError(err, secretIDHint(err, "auth.token_file", path))
+		}
+	}
+	if token == "" {
+		return nil, vaultError(errors.New("no vault token: auth.method is \"token\" but auth.token_file is unset and VAULT_TOKEN is empty"),
+			"set auth.token_file to a Vault Agent sink, or export VAULT_TOKEN")
+	}
+	sess, err := fetch.WithToken(ctx, srv, token)
+	if err != nil {
+		return nil, vaultError(err, "the token may have expired; check its source")
 	}
 	return sess, nil
 }
@@ -54,11 +83,11 @@ func loginHint(err error, spec *config.Spec) string {
 // errInsecure marks a secret-id file that others could read or replace.
 var errInsecure = errors.New("insecure permissions")
 
-func secretIDHint(err error, path string) string {
+func secretIDHint(err error, setting, path string) string {
 	if errors.Is(err, errInsecure) {
 		return fmt.Sprintf("run: chown root: %q && chmod 0400 %q (or set auth.allow_insecure_permissions)", path, path)
 	}
-	return "check auth.secret_id_file in the spec"
+	return "check " + setting + " in the spec"
 }
 
 // readCredential reads a role-id or secret-id file. Only one trailing newline

@@ -59,8 +59,8 @@ func goneUsers(spec *config.Spec, state *perms.State, selected bool) []string {
 // or is no longer ours, and keeps what could not be removed, to retry.
 func pruneKeys(dir *perms.Dir, j userJob, records map[string]perms.FileRecord, dryRun bool) []keyLine {
 	listed := map[string]bool{}
-	for _, k := range j.keys {
-		listed[k] = true
+	for _, f := range j.files {
+		listed[f.Name] = true
 	}
 	var lines []keyLine
 	for key, rec := range j.had {

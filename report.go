@@ -29,6 +29,7 @@ type keyLine struct {
 	Path   string `json:"path,omitempty"`
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
+	Bytes  int    `json:"bytes"` // size of the value placed, or that would be
 }
 
 func (l *keyLine) fail(err error) keyLine {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -23,19 +27,27 @@ type syncOptions struct {
 // userJob is one user to sync, resolved on this system before Vault is asked.
 type userJob struct {
 	name  string
-	keys  []string
+	files []fileJob // sorted by key, then file name
 	entry fetch.Entry
 	dir   string // where the user's files go
 	owner perms.Owner
 	err   error                       // the user cannot be synced at all
-	had   map[string]perms.FileRecord // what the last runs placed for them
+	had   map[string]perms.FileRecord // by file name: what the last runs placed
+	mode  fs.FileMode                 // of the user's directory
+}
+
+// fileJob is one key to place, with its owner group resolved.
+type fileJob struct {
+	config.File
+	perm perms.Perm
+	err  error // the group could not be resolved
 }
 
 // userResult is what syncing one user did: a line per key and the records
 // of the files now in place, for the state file.
 type userResult struct {
 	lines   []keyLine
-	records map[string]perms.FileRecord
+	records map[string]perms.FileRecord // by file name
 }
 
 // runSync does one sync: resolve users, take the lock, log in, read and place
@@ -109,18 +121,31 @@ func selectUsers(spec *config.Spec, want []string) ([]string, error) {
 	return slices.Compact(names), nil
 }
 
+// resolveUsers looks up every user and named group through NSS once, before
+// Vault is asked for anything.
 func resolveUsers(spec *config.Spec, names []string) []userJob {
 	jobs := make([]userJob, len(names))
 	for i, name := range names {
-		keys := slices.Clone(spec.Users[name].Files)
-		sort.Strings(keys)
 		jobs[i] = userJob{
 			name:  name,
-			keys:  keys,
 			entry: fetch.Entry{Mount: spec.KV.Mount, Version: spec.KV.Version, Path: spec.EntryPath(name)},
 			dir:   filepath.Join(spec.Output.Root, name),
+			mode:  perms.DirMode,
 		}
 		jobs[i].owner, jobs[i].err = perms.LookupOwner(name)
+		for _, f := range spec.Users[name].Files {
+			fj := fileJob{File: f, perm: perms.Perm{Mode: f.Mode, GID: -1}}
+			if f.Group != "" {
+				fj.perm.GID, fj.err = perms.LookupGroup(f.Group)
+			}
+			if f.Mode&0o044 != 0 {
+				jobs[i].mode = perms.SharedDirMode
+			}
+			jobs[i].files = append(jobs[i].files, fj)
+		}
+		slices.SortFunc(jobs[i].files, func(a, b fileJob) int {
+			return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Name, b.Name))
+		})
 	}
 	return jobs
 }
@@ -159,20 +184,20 @@ func syncUser(ctx context.Context, sess *fetch.Session, tree *perms.Tree, j user
 		keep.lines = failKeys(j, err)
 		return keep
 	}
-	dir, err := tree.UserDir(j.owner, !dryRun)
+	dir, err := tree.UserDirMode(j.owner, !dryRun, j.mode)
 	if err != nil {
 		keep.lines = failKeys(j, err)
 		return keep
 	}
 	defer dir.Close()
 	res := userResult{records: map[string]perms.FileRecord{}}
-	for _, key := range j.keys {
-		line, rec, ok := placeKey(dir, secret, j, key, dryRun)
+	for _, f := range j.files {
+		line, rec, ok := placeKey(dir, secret, j, f, dryRun)
 		res.lines = append(res.lines, line)
 		if ok {
-			res.records[key] = rec
-		} else if old, had := j.had[key]; had {
-			res.records[key] = old // the last good copy is still there
+			res.records[f.Name] = rec
+		} else if old, had := j.had[f.Name]; had {
+			res.records[f.Name] = old // the last good copy is still there
 		}
 	}
 	if err := dir.Sync(); err != nil {
@@ -188,14 +213,15 @@ func syncUser(ctx context.Context, sess *fetch.Session, tree *perms.Tree, j user
 
 // placeKey places one key, or in a dry run says whether it would. ok means
 // the key is in place and rec describes it.
-func placeKey(dir *perms.Dir, secret *fetch.Secret, j userJob, key string, dryRun bool) (line keyLine, rec perms.FileRecord, ok bool) {
-	line = keyLine{User: j.name, Key: key, Path: dir.Path(key)}
-	value, err := secret.Field(key)
+func placeKey(dir *perms.Dir, secret *fetch.Secret, j userJob, f fileJob, dryRun bool) (line keyLine, rec perms.FileRecord, ok bool) {
+	line = keyLine{User: j.name, Key: f.Key, Path: dir.Path(f.Name)}
+	value, err := fileValue(secret, f)
 	if err != nil {
 		return line.fail(err), rec, false
 	}
+	line.Bytes = len(value)
 	if dryRun {
-		current, err := dir.Current(key, value)
+		current, err := dir.CurrentAs(f.Name, value, f.perm)
 		switch {
 		case err != nil:
 			return line.fail(err), rec, false
@@ -204,26 +230,44 @@ func placeKey(dir *perms.Dir, secret *fetch.Secret, j userJob, key string, dryRu
 		default:
 			line.Status = statusWouldWrite
 		}
-		return line, j.had[key], current
+		return line, j.had[f.Name], current
 	}
-	res, rec, err := dir.Place(key, value)
+	res, rec, err := dir.PlaceAs(f.Name, value, f.perm)
 	if err != nil {
 		return line.fail(err), rec, false
 	}
 	line.Status = statusUnchanged
 	if res == perms.Written {
 		line.Status = statusWritten
-	} else if old, had := j.had[key]; had && old.Ino == rec.Ino && old.Dev == rec.Dev {
+	} else if old, had := j.had[f.Name]; had && old.Ino == rec.Ino && old.Dev == rec.Dev {
 		rec.PlacedAt = old.PlacedAt // unchanged: it was placed back then
 	}
 	return line, rec, true
 }
 
+// fileValue is the bytes to write for f: the field's value, decoded if the
+// spec says it is base64. A decode error names the key, never the value.
+func fileValue(secret *fetch.Secret, f fileJob) ([]byte, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	value, err := secret.Field(f.Key)
+	if err != nil || f.Encoding != "base64" {
+		return value, err
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(value)))
+	n, err := base64.StdEncoding.Decode(out, bytes.TrimSpace(value))
+	if err != nil {
+		return nil, fmt.Errorf("key %q in %s is not valid base64 (%d bytes)", f.Key, secret.Entry, len(value))
+	}
+	return out[:n], nil
+}
+
 // failKeys fails every key of a user with one cause.
 func failKeys(j userJob, err error) []keyLine {
-	lines := make([]keyLine, len(j.keys))
-	for i, key := range j.keys {
-		lines[i] = keyLine{User: j.name, Key: key, Path: filepath.Join(j.dir, key)}
+	lines := make([]keyLine, len(j.files))
+	for i, f := range j.files {
+		lines[i] = keyLine{User: j.name, Key: f.Key, Path: filepath.Join(j.dir, f.Name)}
 		lines[i].fail(err)
 	}
 	return lines

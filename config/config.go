@@ -38,7 +38,11 @@ type Spec struct {
 type Vault struct {
 	Address       string   `toml:"address"`
 	CACert        string   `toml:"ca_cert"`
+	CAPath        string   `toml:"ca_path"`
+	ClientCert    string   `toml:"client_cert"`
+	ClientKey     string   `toml:"client_key"`
 	TLSServerName string   `toml:"tls_server_name"`
+	TLSSkipVerify bool     `toml:"tls_skip_verify"`
 	Namespace     string   `toml:"namespace"`
 	Timeout       Duration `toml:"timeout"`
 	// Concurrency bounds how many users are read and written at once.
@@ -46,10 +50,13 @@ type Vault struct {
 }
 
 type Auth struct {
-	Method       string `toml:"method"`
+	Method       string `toml:"method"` // "approle" or "token"
 	Mount        string `toml:"mount"`
 	RoleIDFile   string `toml:"role_id_file"`
 	SecretIDFile string `toml:"secret_id_file"`
+	// TokenFile holds a token for method "token", e.g. a Vault Agent sink;
+	// empty means $VAULT_TOKEN.
+	TokenFile string `toml:"token_file"`
 	// AllowInsecurePermissions accepts a secret-id file that others can read
 	// or that root does not own.
 	AllowInsecurePermissions bool `toml:"allow_insecure_permissions"`
@@ -75,7 +82,7 @@ type State struct {
 }
 
 type User struct {
-	Files []string `toml:"files"`
+	Files []File `toml:"files"`
 	// Path overrides KV.Path for this user only.
 	Path string `toml:"path"`
 }
@@ -106,25 +113,32 @@ func defaults() Spec {
 	}
 }
 
-// Load reads and validates the spec at path.
+// Load reads and validates the spec at path, filling what it leaves empty
+// from Vault's usual environment variables (see applyEnv).
 func Load(path string) (*Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	return Parse(path, data)
+	return ParseEnv(path, data, os.Getenv)
 }
 
-// Parse decodes and validates a spec. name is used in messages only. A
-// non-nil error is a Problems listing everything found wrong, so an admin
-// fixes the spec in one pass.
+// Parse decodes and validates a spec without looking at the environment.
+// name is used in messages only. A non-nil error is a Problems listing
+// everything found wrong, so an admin fixes the spec in one pass.
 func Parse(name string, data []byte) (*Spec, error) {
+	return ParseEnv(name, data, func(string) string { return "" })
+}
+
+// ParseEnv is Parse with getenv filling in what the spec leaves empty.
+func ParseEnv(name string, data []byte, getenv func(string) string) (*Spec, error) {
 	spec := defaults()
 	spec.File = name
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&spec)
 	if err != nil {
 		return nil, Problems{decodeProblem(name, data, err)}
 	}
+	spec.applyEnv(getenv)
 	var ps Problems
 	for _, k := range md.Undecoded() {
 		ps = append(ps, Problem{File: name, Msg: fmt.Sprintf("unknown key %q", k.String())})

@@ -64,7 +64,7 @@ func TestParse(t *testing.T) {
 				KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/{user}"},
 				Output: Output{Root: "/var/lib/vault/users"},
 				State:  State{File: "/var/lib/user-secrets/state.json", LockFile: "/run/user-secrets.lock"},
-				Users:  map[string]User{"johndoe": {Files: []string{"api_key", "db_password", "kube.config"}}},
+				Users:  map[string]User{"johndoe": {Files: plainFiles("api_key", "db_password", "kube.config")}},
 			},
 		},
 		{
@@ -87,7 +87,7 @@ files = ["api_key"]
 				KV:     KV{Mount: "secret", Version: 2, Path: "excalibur/users/{user}"},
 				Output: Output{Root: "/var/lib/vault/users"},
 				State:  State{File: "/var/lib/user-secrets/state.json", LockFile: "/run/user-secrets.lock"},
-				Users:  map[string]User{"johndoe": {Files: []string{"api_key"}}},
+				Users:  map[string]User{"johndoe": {Files: plainFiles("api_key")}},
 			},
 		},
 		{
@@ -143,8 +143,8 @@ files = []
 				Output: Output{Root: "/srv/user-secrets"},
 				State:  State{File: "/srv/state/user-secrets.json", LockFile: "/run/lock/user-secrets.lock"},
 				Users: map[string]User{
-					"alice":    {Files: []string{"ssh key", ".netrc"}, Path: "legacy/alice"},
-					"bob@corp": {Files: []string{}},
+					"alice":    {Files: plainFiles("ssh key", ".netrc"), Path: "legacy/alice"},
+					"bob@corp": {Files: plainFiles()},
 				},
 			},
 		},

@@ -53,9 +53,9 @@ func FuzzParse(f *testing.F) {
 			if err := ValidateUser(name); err != nil {
 				t.Errorf("accepted user %q: %v", name, err)
 			}
-			for _, key := range u.Files {
-				if err := perms.CheckName(key); err != nil {
-					t.Errorf("accepted key %q of user %q: %v", key, name, err)
+			for _, f := range u.Files {
+				if err := perms.CheckName(f.Name); err != nil || f.Key == "" {
+					t.Errorf("accepted file %q (key %q) of user %q: %v", f.Name, f.Key, name, err)
 				}
 			}
 		}

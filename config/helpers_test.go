@@ -104,3 +104,12 @@ func messages(ps Problems) string {
 	}
 	return b.String()
 }
+
+// plainFiles is what the plain list form ["a", "b"] decodes to.
+func plainFiles(keys ...string) []File {
+	files := []File{}
+	for _, k := range keys {
+		files = append(files, File{Key: k, Name: k, Mode: DefaultFileMode})
+	}
+	return files
+}

@@ -25,18 +25,8 @@ func (s *Spec) validate() Problems {
 	if c := s.Vault.Concurrency; c < 1 || c > 256 {
 		add("vault.concurrency: must be between 1 and 256, got %d", c)
 	}
-	if s.Auth.Method != "approle" {
-		add("auth.method: unsupported method %q (supported: \"approle\")", s.Auth.Method)
-	}
-	if err := checkMount(s.Auth.Mount); err != nil {
-		add("auth.mount: %v", err)
-	}
-	if err := checkAbs(s.Auth.RoleIDFile); err != nil {
-		add("auth.role_id_file: %v", err)
-	}
-	if err := checkAbs(s.Auth.SecretIDFile); err != nil {
-		add("auth.secret_id_file: %v", err)
-	}
+	msgs = append(msgs, s.validateTLS()...)
+	msgs = append(msgs, s.validateAuth()...)
 	if err := checkMount(s.KV.Mount); err != nil {
 		add("kv.mount: %v", err)
 	}
@@ -66,6 +56,50 @@ func (s *Spec) validate() Problems {
 	return ps
 }
 
+func (s *Spec) validateTLS() []string {
+	var msgs []string
+	for _, f := range []struct{ key, path string }{
+		{"vault.ca_cert", s.Vault.CACert}, {"vault.ca_path", s.Vault.CAPath},
+		{"vault.client_cert", s.Vault.ClientCert}, {"vault.client_key", s.Vault.ClientKey},
+	} {
+		if f.path != "" {
+			if err := checkAbs(f.path); err != nil {
+				msgs = append(msgs, fmt.Sprintf("%s: %v", f.key, err))
+			}
+		}
+	}
+	if (s.Vault.ClientCert == "") != (s.Vault.ClientKey == "") {
+		msgs = append(msgs, "vault.client_cert and vault.client_key go together: set both or neither")
+	}
+	return msgs
+}
+
+func (s *Spec) validateAuth() []string {
+	var msgs []string
+	add := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
+	switch s.Auth.Method {
+	case "approle":
+		if err := checkMount(s.Auth.Mount); err != nil {
+			add("auth.mount: %v", err)
+		}
+		if err := checkAbs(s.Auth.RoleIDFile); err != nil {
+			add("auth.role_id_file: %v", err)
+		}
+		if err := checkAbs(s.Auth.SecretIDFile); err != nil {
+			add("auth.secret_id_file: %v", err)
+		}
+	case "token":
+		if s.Auth.TokenFile != "" {
+			if err := checkAbs(s.Auth.TokenFile); err != nil {
+				add("auth.token_file: %v", err)
+			}
+		}
+	default:
+		add("auth.method: unsupported method %q (supported: \"approle\", \"token\")", s.Auth.Method)
+	}
+	return msgs
+}
+
 func (s *Spec) validateUsers() []string {
 	names := make([]string, 0, len(s.Users))
 	for name := range s.Users {
@@ -84,14 +118,35 @@ func (s *Spec) validateUsers() []string {
 				msgs = append(msgs, fmt.Sprintf("users.%s.path: %v", name, err))
 			}
 		}
-		seen := make(map[string]bool, len(u.Files))
-		for _, key := range u.Files {
-			if err := perms.CheckName(key); err != nil {
-				msgs = append(msgs, fmt.Sprintf("users.%s.files: %v", name, err))
-			} else if seen[key] {
-				msgs = append(msgs, fmt.Sprintf("users.%s.files: key %q is listed twice", name, key))
-			}
-			seen[key] = true
+		msgs = append(msgs, checkFiles(name, u.Files)...)
+	}
+	return msgs
+}
+
+// checkFiles reports every problem with one user's files: file names must
+// be safe and distinct; the Vault key itself may be any non-empty field name.
+func checkFiles(user string, files []File) []string {
+	var msgs []string
+	seen := make(map[string]bool, len(files))
+	for _, f := range files {
+		where := fmt.Sprintf("users.%s.files", user)
+		for _, p := range f.problems {
+			msgs = append(msgs, where+": "+p)
+		}
+		if len(f.problems) > 0 {
+			continue
+		}
+		switch err := perms.CheckName(f.Name); {
+		case f.Key == "":
+			msgs = append(msgs, where+": key name is empty")
+		case err != nil:
+			msgs = append(msgs, where+": "+err.Error())
+		case seen[f.Name]:
+			msgs = append(msgs, fmt.Sprintf("%s: file %q is listed twice", where, f.Name))
+		}
+		seen[f.Name] = true
+		for _, p := range f.check() {
+			msgs = append(msgs, where+": "+p)
 		}
 	}
 	return msgs

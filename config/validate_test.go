@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,7 +52,7 @@ func TestParseKeyNames(t *testing.T) {
 			text := specWith("users", "johndoe = { files = ["+strings.Join(quoted, ", ")+"] }")
 			if tt.ok {
 				spec := mustParse(t, text)
-				if got := spec.Users["johndoe"].Files; !slices.Equal(got, tt.files) {
+				if got := spec.Users["johndoe"].Files; !reflect.DeepEqual(got, plainFiles(tt.files...)) {
 					t.Errorf("files = %q, want %q", got, tt.files)
 				}
 				return
@@ -179,7 +179,13 @@ func TestParseFieldRules(t *testing.T) {
 		{"concurrency 0", "vault", "address = \"https://v:8200\"\nconcurrency = 0", `^vault\.concurrency: must be between 1 and 256, got 0$`},
 		{"concurrency 257", "vault", "address = \"https://v:8200\"\nconcurrency = 257", `^vault\.concurrency: must be between 1 and 256, got 257$`},
 
-		{"auth method token", "auth", "method = \"token\"\nrole_id_file = \"/r\"\nsecret_id_file = \"/s\"", `^auth\.method: unsupported method "token"`},
+		{"auth method token", "auth", "method = \"token\"\ntoken_file = \"/run/agent/token\"", ""},
+		{"auth method token from env", "auth", `method = "token"`, ""},
+		{"auth token file relative", "auth", "method = \"token\"\ntoken_file = \"token\"", `^auth\.token_file: "token" is not an absolute path`},
+		{"auth method ldap", "auth", "method = \"ldap\"\nrole_id_file = \"/r\"\nsecret_id_file = \"/s\"", `^auth\.method: unsupported method "ldap"`},
+		{"client cert without key", "vault", "address = \"https://v:8200\"\nclient_cert = \"/c.pem\"", `^vault\.client_cert and vault\.client_key go together`},
+		{"client cert and key", "vault", "address = \"https://v:8200\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"", ""},
+		{"ca path relative", "vault", "address = \"https://v:8200\"\nca_path = \"certs\"", `^vault\.ca_path: "certs" is not an absolute path`},
 		{"auth mount empty", "auth", "mount = \"\"\nrole_id_file = \"/r\"\nsecret_id_file = \"/s\"", `^auth\.mount: is required`},
 		{"auth mount with leading slash", "auth", "mount = \"/approle\"\nrole_id_file = \"/r\"\nsecret_id_file = \"/s\"", `^auth\.mount: `},
 		{"role id file relative", "auth", "role_id_file = \"role-id\"\nsecret_id_file = \"/s\"", `^auth\.role_id_file: "role-id" is not an absolute path`},

@@ -19,7 +19,11 @@ import (
 type Server struct {
 	Address       string
 	CACert        string // PEM file; empty means the system roots
+	CAPath        string // directory of PEM files
+	ClientCert    string // PEM files for TLS client authentication
+	ClientKey     string
 	TLSServerName string
+	SkipVerify    bool
 	Namespace     string
 	Timeout       time.Duration // per request
 	// MaxConns is how many requests may be in flight at once; the client
@@ -41,6 +45,7 @@ type AppRole struct {
 type Session struct {
 	client *vault.Client
 	retry  *retrier
+	owned  bool // the token came from our login, so revoking it is ours to do
 }
 
 // Login logs in once with AppRole. Any error means Vault could not be used at
@@ -50,7 +55,7 @@ func Login(ctx context.Context, srv Server, cred AppRole) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{client: client, retry: retry}
+	s := &Session{client: client, retry: retry, owned: true}
 	resp, err := client.Auth.AppRoleLogin(ctx,
 		schema.AppRoleLoginRequest{RoleId: cred.RoleID, SecretId: cred.SecretID},
 		vault.WithMountPath(cred.Mount))
@@ -71,7 +76,11 @@ func newClient(srv Server) (*vault.Client, *retrier, error) {
 	cfg.Address = srv.Address
 	cfg.RequestTimeout = srv.Timeout
 	cfg.TLS.ServerCertificate.FromFile = srv.CACert
+	cfg.TLS.ServerCertificate.FromDirectory = srv.CAPath
+	cfg.TLS.ClientCertificate.FromFile = srv.ClientCert
+	cfg.TLS.ClientCertificateKey.FromFile = srv.ClientKey
 	cfg.TLS.ServerName = srv.TLSServerName
+	cfg.TLS.InsecureSkipVerify = srv.SkipVerify
 	retry := &retrier{log: srv.Log}
 	if retry.log == nil {
 		retry.log = slog.Default()
@@ -97,8 +106,30 @@ func newClient(srv Server) (*vault.Client, *retrier, error) {
 	return client, retry, nil
 }
 
-// Revoke revokes the session's token so it cannot outlive the run.
+// WithToken uses a token someone else obtained (a Vault Agent sink, or
+// $VAULT_TOKEN). It checks the token once, so a bad one fails before any
+// read, and never revokes it: the token is not ours.
+func WithToken(ctx context.Context, srv Server, token string) (*Session, error) {
+	client, retry, err := newClient(srv)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{client: client, retry: retry}
+	if err := client.SetToken(token); err != nil {
+		return nil, fmt.Errorf("use token: %w", err)
+	}
+	if _, err := client.Auth.TokenLookUpSelf(ctx); err != nil {
+		return nil, fmt.Errorf("look up token: %w", s.describe(err))
+	}
+	return s, nil
+}
+
+// Revoke revokes the session's token so it cannot outlive the run, if the
+// session logged in itself.
 func (s *Session) Revoke(ctx context.Context) error {
+	if !s.owned {
+		return nil
+	}
 	if _, err := s.client.Auth.TokenRevokeSelf(ctx); err != nil {
 		return fmt.Errorf("revoke token: %w", s.describe(err))
 	}

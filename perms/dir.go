@@ -19,8 +19,9 @@ import (
 type Dir struct {
 	path  string
 	owner Owner
-	root  *os.Root // nil when the directory does not exist yet
-	self  *os.File // the directory itself, for fsync
+	mode  fs.FileMode // of the directory itself
+	root  *os.Root    // nil when the directory does not exist yet
+	self  *os.File    // the directory itself, for fsync
 }
 
 func (d *Dir) open(parent *os.Root, fi fs.FileInfo, write bool) error {
@@ -40,13 +41,13 @@ func (d *Dir) open(parent *os.Root, fi fs.FileInfo, write bool) error {
 		}
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	if !write || (int(st.Uid) == d.owner.UID && int(st.Gid) == d.owner.GID && fi.Mode().Perm() == DirMode) {
+	if !write || (int(st.Uid) == d.owner.UID && int(st.Gid) == d.owner.GID && fi.Mode().Perm() == d.mode) {
 		return nil
 	}
 	if err := d.self.Chown(d.owner.UID, d.owner.GID); err != nil {
 		return fmt.Errorf("chown user directory %q: %w", d.path, err)
 	}
-	if err := d.self.Chmod(DirMode); err != nil {
+	if err := d.self.Chmod(d.mode); err != nil {
 		return fmt.Errorf("chmod user directory %q: %w", d.path, err)
 	}
 	return nil
@@ -67,16 +68,39 @@ func (d *Dir) Close() error {
 	return errors.Join(errs...)
 }
 
-// Current reports whether name already holds content with the right owner
-// and mode, as a regular file with no other links. It never follows a
-// symlink, blocks on a FIFO, or reads a file that is linked elsewhere.
+// Perm is how a placed file is owned and moded: by the user, with the
+// user's primary group unless GID says otherwise.
+type Perm struct {
+	Mode fs.FileMode
+	GID  int // -1: the user's primary group
+}
+
+// DefaultPerm is the user alone, read-only.
+var DefaultPerm = Perm{Mode: FileMode, GID: -1}
+
+func (d *Dir) gid(p Perm) int {
+	if p.GID < 0 {
+		return d.owner.GID
+	}
+	return p.GID
+}
+
+// Current reports whether name already holds content with the default owner
+// and mode; see CurrentAs.
 func (d *Dir) Current(name string, content []byte) (bool, error) {
-	fi, err := d.current(name, content)
+	return d.CurrentAs(name, content, DefaultPerm)
+}
+
+// CurrentAs reports whether name already holds content with perm, as a
+// regular file with no other links. It never follows a symlink, blocks on a
+// FIFO, or reads a file that is linked elsewhere.
+func (d *Dir) CurrentAs(name string, content []byte, perm Perm) (bool, error) {
+	fi, err := d.current(name, content, perm)
 	return fi != nil, err
 }
 
-// current is Current returning the file's lstat when it is current.
-func (d *Dir) current(name string, content []byte) (fs.FileInfo, error) {
+// current is CurrentAs returning the file's lstat when it is current.
+func (d *Dir) current(name string, content []byte, perm Perm) (fs.FileInfo, error) {
 	if d.root == nil {
 		return nil, nil
 	}
@@ -87,7 +111,7 @@ func (d *Dir) current(name string, content []byte) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat %q: %w", d.Path(name), err)
 	}
-	if !d.looksCurrent(fi, len(content)) {
+	if !d.looksCurrent(fi, len(content), perm) {
 		return nil, nil
 	}
 	// O_NONBLOCK: if the name became a FIFO since the lstat, don't wait.
@@ -111,12 +135,12 @@ func (d *Dir) current(name string, content []byte) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-func (d *Dir) looksCurrent(fi fs.FileInfo, size int) bool {
+func (d *Dir) looksCurrent(fi fs.FileInfo, size int, perm Perm) bool {
 	st := fi.Sys().(*syscall.Stat_t)
 	return fi.Mode().IsRegular() &&
-		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == FileMode &&
+		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == perm.Mode &&
 		st.Nlink == 1 &&
-		int(st.Uid) == d.owner.UID && int(st.Gid) == d.owner.GID &&
+		int(st.Uid) == d.owner.UID && int(st.Gid) == d.gid(perm) &&
 		fi.Size() == int64(size)
 }
 
@@ -136,17 +160,22 @@ const (
 // a swap right after the rename cannot make someone else's file look ours.
 // Call Sync once after the last Place to make the renames durable.
 func (d *Dir) Place(name string, content []byte) (Result, FileRecord, error) {
+	return d.PlaceAs(name, content, DefaultPerm)
+}
+
+// PlaceAs is Place with the owner group and mode of perm.
+func (d *Dir) PlaceAs(name string, content []byte, perm Perm) (Result, FileRecord, error) {
 	if d.root == nil {
 		return 0, FileRecord{}, fmt.Errorf("user directory %q is not open", d.path)
 	}
 	now := time.Now()
-	if fi, err := d.current(name, content); err != nil || fi != nil {
+	if fi, err := d.current(name, content, perm); err != nil || fi != nil {
 		if fi == nil {
 			return 0, FileRecord{}, err
 		}
 		return Unchanged, recordOf(fi, now), nil
 	}
-	f, tmp, err := d.writeTemp(content)
+	f, tmp, err := d.writeTemp(content, perm)
 	if err != nil {
 		return 0, FileRecord{}, fmt.Errorf("write %q: %w", d.Path(name), err)
 	}
@@ -166,12 +195,12 @@ func (d *Dir) Place(name string, content []byte) (Result, FileRecord, error) {
 // returns it, still open, with its name. The file is created exclusively (so
 // a planted name fails instead of being opened), filled while still
 // root-owned, then chowned and chmodded through its descriptor and fsynced.
-func (d *Dir) writeTemp(content []byte) (*os.File, string, error) {
+func (d *Dir) writeTemp(content []byte, perm Perm) (*os.File, string, error) {
 	f, tmp, err := d.createTemp()
 	if err != nil {
 		return nil, "", err
 	}
-	err = d.fill(f, content)
+	err = d.fill(f, content, perm)
 	if err != nil {
 		f.Close()
 		d.root.Remove(tmp)
@@ -180,14 +209,14 @@ func (d *Dir) writeTemp(content []byte) (*os.File, string, error) {
 	return f, tmp, nil
 }
 
-func (d *Dir) fill(f *os.File, content []byte) error {
+func (d *Dir) fill(f *os.File, content []byte, perm Perm) error {
 	if _, err := f.Write(content); err != nil {
 		return err
 	}
-	if err := f.Chown(d.owner.UID, d.owner.GID); err != nil {
+	if err := f.Chown(d.owner.UID, d.gid(perm)); err != nil {
 		return err
 	}
-	if err := f.Chmod(FileMode); err != nil {
+	if err := f.Chmod(perm.Mode); err != nil {
 		return err
 	}
 	return f.Sync()

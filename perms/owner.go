@@ -32,3 +32,20 @@ func LookupOwner(name string) (Owner, error) {
 	}
 	return Owner{Name: name, UID: uid, GID: gid}, nil
 }
+
+// LookupGroup resolves a group name through NSS to its gid.
+func LookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		var unknown user.UnknownGroupError
+		if errors.As(err, &unknown) {
+			return 0, fmt.Errorf("group %q does not exist on this system", name)
+		}
+		return 0, fmt.Errorf("look up group %q: %w", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("group %q has a non-numeric gid %q", name, g.Gid)
+	}
+	return gid, nil
+}

@@ -14,7 +14,10 @@ import (
 const (
 	RootMode fs.FileMode = 0o755
 	DirMode  fs.FileMode = 0o700
-	FileMode fs.FileMode = 0o400
+	// SharedDirMode lets others reach, but not list, files the spec shares
+	// with a group; each file's own mode still decides who reads it.
+	SharedDirMode fs.FileMode = 0o711
+	FileMode      fs.FileMode = 0o400
 )
 
 // Tree is the output root, under which each user has a directory.
@@ -126,8 +129,13 @@ func (t *Tree) Close() error {
 // UserDir opens o's directory under the root, creating it when write is set,
 // and with write makes it owned by o with DirMode. A symlink in its place is refused.
 func (t *Tree) UserDir(o Owner, write bool) (*Dir, error) {
+	return t.UserDirMode(o, write, DirMode)
+}
+
+// UserDirMode is UserDir with the directory's mode, DirMode or SharedDirMode.
+func (t *Tree) UserDirMode(o Owner, write bool, mode fs.FileMode) (*Dir, error) {
 	path := filepath.Join(t.path, o.Name)
-	d := &Dir{path: path, owner: o}
+	d := &Dir{path: path, owner: o, mode: mode}
 	if t.root == nil {
 		return d, nil
 	}
@@ -136,7 +144,7 @@ func (t *Tree) UserDir(o Owner, write bool) (*Dir, error) {
 		if !write {
 			return d, nil
 		}
-		if err := t.root.Mkdir(o.Name, DirMode); err != nil {
+		if err := t.root.Mkdir(o.Name, 0o700); err != nil { // widened, if at all, once owned
 			return nil, fmt.Errorf("create user directory %q: %w", path, err)
 		}
 		fi, err = t.root.Lstat(o.Name)
