@@ -48,16 +48,29 @@ func lockError(err error) error {
 	return &exitError{code: exitUsage, err: err, hint: "check state.lock_file in the spec"}
 }
 
+// exitCode is the exit code err calls for; an error that does not say is a
+// usage error, as urfave/cli's own are.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return exitUsage
+}
+
 // report prints err the way every command does and returns the exit code.
 // A spec with several problems prints one line per problem.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	code, hint := exitUsage, ""
+	code, hint := exitCode(err), ""
 	var ee *exitError
 	if errors.As(err, &ee) {
-		code, hint = ee.code, ee.hint
+		hint = ee.hint
 	}
 	var ps config.Problems
 	if errors.As(err, &ps) {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,9 +25,29 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{ReplaceAttr: dropTime})))
 	err := newApp(stdout, stderr).RunContext(ctx, args)
 	return report(stderr, err)
+}
+
+// setupLogging sends log/slog to stderr at the chosen level and format. Text
+// leaves timestamps to the journal, which adds its own; JSON keeps them for
+// log shippers.
+func setupLogging(c *cli.Context, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usageError(fmt.Errorf("unknown --log-level %q (want debug, info, warn or error)", c.String("log-level")))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		opts.ReplaceAttr = dropTime
+		slog.SetDefault(slog.New(slog.NewTextHandler(stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, opts)))
+	default:
+		return usageError(fmt.Errorf("unknown --log-format %q (want text or json)", c.String("log-format")))
+	}
+	return nil
 }
 
 // dropTime leaves timestamps to the journal, which adds its own.
@@ -55,10 +74,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Value:   config.DefaultPath,
 				EnvVars: []string{"USER_SECRETS_CONFIG"},
 			},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, warn or error", EnvVars: []string{"USER_SECRETS_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log as `text` or json", EnvVars: []string{"USER_SECRETS_LOG_FORMAT"}},
 		},
-		Commands:        []*cli.Command{syncCommand(), checkCommand(), versionCommand()},
-		HideVersion:     true,
-		HideHelpCommand: true,
+		Before:               func(c *cli.Context) error { return setupLogging(c, stderr) },
+		Commands:             []*cli.Command{syncCommand(), checkCommand(), statusCommand(), versionCommand(), docsCommand()},
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
 		// Every error comes back from Run; report picks the exit code.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -86,74 +109,6 @@ const exitCodesHelp = `Exit codes:
    2  usage or spec error; nothing was contacted or written
    3  could not reach or log in to Vault; nothing on disk was changed
    4  another run held the lock for all of --lock-timeout; nothing was done`
-
-func syncCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "sync",
-		Usage:     "write every configured key from Vault into its user's directory",
-		UsageText: "user-secrets [--config FILE] sync [--user NAME]... [--dry-run] [--format text|json]",
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "sync only `NAME` (repeatable)"},
-			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "read Vault and compare, but change nothing"},
-			&cli.StringFlag{Name: "format", Value: "text", Usage: "report as `text` or json"},
-			&cli.DurationFlag{
-				Name:    "lock-timeout",
-				Value:   60 * time.Second,
-				Usage:   "wait up to `DURATION` for another run to finish",
-				EnvVars: []string{"USER_SECRETS_LOCK_TIMEOUT"},
-			},
-		},
-		Action: func(c *cli.Context) error {
-			format := c.String("format")
-			if format != "text" && format != "json" {
-				return usageError(fmt.Errorf("unknown --format %q (want text or json)", format))
-			}
-			spec, err := loadSpec(c)
-			if err != nil {
-				return err
-			}
-			opts := syncOptions{users: c.StringSlice("user"), dryRun: c.Bool("dry-run"), lockTimeout: c.Duration("lock-timeout")}
-			rep, err := runSync(c.Context, spec, opts)
-			if err != nil {
-				return err
-			}
-			if err := rep.write(c.App.Writer, format); err != nil {
-				return err
-			}
-			return rep.err()
-		},
-	}
-}
-
-func checkCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "check",
-		Usage: "validate the spec offline (exit 0 if valid, 2 if not)",
-		Action: func(c *cli.Context) error {
-			spec, err := loadSpec(c)
-			if err != nil {
-				return err
-			}
-			users, keys := spec.Count()
-			fmt.Fprintf(c.App.Writer, "%s: ok (%d users, %d keys)\n", spec.File, users, keys)
-			return nil
-		},
-	}
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageError(fmt.Errorf("unexpected argument %q", c.Args().First()))
-			}
-			fmt.Fprintf(c.App.Writer, "user-secrets %s\n", version())
-			return nil
-		},
-	}
-}
 
 func loadSpec(c *cli.Context) (*config.Spec, error) {
 	if c.Args().Present() {

@@ -32,6 +32,11 @@ func saveState(spec *config.Spec, state *perms.State) {
 			delete(state.Users, name)
 		}
 	}
+	for name := range state.Runs {
+		if _, ok := spec.Users[name]; !ok && state.Users[name] == nil {
+			delete(state.Runs, name) // gone from the spec and fully pruned
+		}
+	}
 	if err := state.Save(spec.State.File); err != nil {
 		// The files are in place; only pruning of keys dropped later suffers.
 		slog.Warn("could not save the state file; keys removed from the spec later may not be pruned", "error", err)

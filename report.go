@@ -18,6 +18,18 @@ const (
 	statusFailed      = "failed"
 )
 
+// statusOrder is the order of the summary; the last four are failures.
+var statusOrder = []string{statusWritten, statusWouldWrite, statusUnchanged, statusRemoved, statusWouldRemove,
+	checkOK, statusFailed, checkMissingEntry, checkMissingKey, checkDenied}
+
+func isFailure(status string) bool {
+	switch status {
+	case statusFailed, checkMissingEntry, checkMissingKey, checkDenied:
+		return true
+	}
+	return false
+}
+
 // reportVersion is bumped when the JSON report changes incompatibly.
 const reportVersion = 1
 
@@ -62,7 +74,7 @@ func (r *syncReport) counts() (order []string, n map[string]int) {
 	for _, l := range r.lines {
 		n[l.Status]++
 	}
-	for _, s := range []string{statusWritten, statusWouldWrite, statusUnchanged, statusRemoved, statusWouldRemove, statusFailed} {
+	for _, s := range statusOrder {
 		if n[s] > 0 {
 			order = append(order, s)
 		}
@@ -113,9 +125,14 @@ func (r *syncReport) writeJSON(w io.Writer) error {
 
 // err is the run's error when any key failed, so the exit code says so.
 func (r *syncReport) err() error {
-	_, n := r.counts()
-	if n[statusFailed] == 0 {
+	failed := 0
+	for _, l := range r.lines {
+		if isFailure(l.Status) {
+			failed++
+		}
+	}
+	if failed == 0 {
 		return nil
 	}
-	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d keys failed; see the report", n[statusFailed], len(r.lines))}
+	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d keys failed; see the report", failed, len(r.lines))}
 }

@@ -90,9 +90,11 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 		return rep, nil
 	}
 	defer tree.Close()
+	now := time.Now()
 	for i, res := range syncUsers(ctx, sess, tree, jobs, spec.Vault.Concurrency, opts.dryRun) {
 		rep.add(res.lines)
 		state.Users[jobs[i].name] = res.records
+		state.Runs[jobs[i].name] = userRun(state.Runs[jobs[i].name], res.lines, now)
 	}
 	pruneGoneUsers(tree, state, gone, opts.dryRun, rep)
 	rep.sort()
@@ -261,6 +263,20 @@ func fileValue(secret *fetch.Secret, f fileJob) ([]byte, error) {
 		return nil, fmt.Errorf("key %q in %s is not valid base64 (%d bytes)", f.Key, secret.Entry, len(value))
 	}
 	return out[:n], nil
+}
+
+// userRun records a user's report lines for status and metrics.
+func userRun(prev perms.UserRun, lines []keyLine, now time.Time) perms.UserRun {
+	run := perms.UserRun{At: now, LastSuccess: prev.LastSuccess}
+	ok := true
+	for _, l := range lines {
+		run.Keys = append(run.Keys, perms.KeyOutcome{Key: l.Key, Path: l.Path, Status: l.Status, Error: l.Error})
+		ok = ok && !isFailure(l.Status)
+	}
+	if ok {
+		run.LastSuccess = now
+	}
+	return run
 }
 
 // failKeys fails every key of a user with one cause.

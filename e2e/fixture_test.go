@@ -110,6 +110,8 @@ type specData struct {
 	Root, StateFile, LockFile     string
 	Users                         map[string][]string
 	Paths                         map[string]string // per-user KV path overrides
+	RawFiles                      map[string]string // per-user files = <TOML>, instead of Users' list
+	TokenFile                     string            // use auth.method = "token" with this file
 }
 
 var specTemplate = template.Must(template.New("spec").Funcs(template.FuncMap{"q": func(s string) string {
@@ -120,9 +122,11 @@ timeout = {{q .Timeout}}
 {{if .CACert}}ca_cert = {{q .CACert}}
 {{end}}
 [auth]
-role_id_file = {{q .Role.RoleIDFile}}
+{{if .TokenFile}}method = "token"
+token_file = {{q .TokenFile}}
+{{else}}role_id_file = {{q .Role.RoleIDFile}}
 secret_id_file = {{q .Role.SecretIDFile}}
-{{if .KVMount}}
+{{end}}{{if .KVMount}}
 [kv]
 mount = {{q .KVMount}}
 version = {{.KVVersion}}
@@ -136,7 +140,7 @@ file = {{q .StateFile}}
 lock_file = {{q .LockFile}}
 {{range $u, $keys := .Users}}
 [users.{{q $u}}]
-files = [{{range $i, $k := $keys}}{{if $i}}, {{end}}{{q $k}}{{end}}]
+{{with index $.RawFiles $u}}files = {{.}}{{else}}files = [{{range $i, $k := $keys}}{{if $i}}, {{end}}{{q $k}}{{end}}]{{end}}
 {{with index $.Paths $u}}path = {{q .}}
 {{end}}{{end}}`))
 

@@ -99,3 +99,29 @@ func jsonKind(v any) string {
 	}
 	return "a number"
 }
+
+// CanRead asks Vault whether the session's token may read the entry, without
+// reading it: what `check --online` reports as "denied" before any read.
+func (s *Session) CanRead(ctx context.Context, e Entry) (bool, error) {
+	resp, err := s.client.System.QueryTokenSelfCapabilities(ctx,
+		schema.QueryTokenSelfCapabilitiesRequest{Paths: []string{e.apiPath()}})
+	if err != nil {
+		return false, fmt.Errorf("ask capabilities on %s: %w", e.apiPath(), s.describe(err))
+	}
+	caps, _ := resp.Data[e.apiPath()].([]any)
+	if caps == nil {
+		caps, _ = resp.Data["capabilities"].([]any)
+	}
+	for _, c := range caps {
+		if c == "read" || c == "root" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Has reports whether the entry has a field named key.
+func (s *Secret) Has(key string) bool {
+	_, ok := s.fields[key]
+	return ok
+}

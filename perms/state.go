@@ -22,6 +22,24 @@ type State struct {
 	Version int                              `json:"version"`
 	Root    string                           `json:"root"`
 	Users   map[string]map[string]FileRecord `json:"users"`
+	// Runs is what the latest runs did per user, for status and metrics.
+	Runs map[string]UserRun `json:"runs,omitempty"`
+}
+
+// UserRun is the outcome of the latest run that synced a user.
+type UserRun struct {
+	At time.Time `json:"at"`
+	// LastSuccess is the latest run in which every key was in place.
+	LastSuccess time.Time    `json:"last_success,omitzero"`
+	Keys        []KeyOutcome `json:"keys"`
+}
+
+// KeyOutcome is one key's line of a run's report.
+type KeyOutcome struct {
+	Key    string `json:"key"`
+	Path   string `json:"path"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
 }
 
 // FileRecord identifies the exact file that was placed. Any change by
@@ -36,7 +54,7 @@ type FileRecord struct {
 
 // NewState is the empty state for an output root.
 func NewState(root string) *State {
-	return &State{Version: stateVersion, Root: root, Users: map[string]map[string]FileRecord{}}
+	return &State{Version: stateVersion, Root: root, Users: map[string]map[string]FileRecord{}, Runs: map[string]UserRun{}}
 }
 
 // LoadState reads the state file; a missing file is an empty state.
@@ -57,6 +75,9 @@ func LoadState(path, root string) (*State, error) {
 	}
 	if s.Users == nil {
 		s.Users = map[string]map[string]FileRecord{}
+	}
+	if s.Runs == nil {
+		s.Runs = map[string]UserRun{}
 	}
 	return s, nil
 }
