@@ -22,7 +22,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	keys := []string{"k0", "k1.conf", "k 2", "k3", "k4", "k5", "k6", "k7"}
 	sys := systemUsers(t, nUsers)
 	f := newFixture(t, shared)
-	spec := specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}", Users: map[string][]string{}}
+	spec := f.kv2(map[string][]string{})
 	for _, u := range sys {
 		spec.Users[u.Username] = keys
 	}

@@ -15,8 +15,7 @@ func TestSyncPartialFailure(t *testing.T) {
 	a, b, c := users[0].Username, users[1].Username, users[2].Username
 	f.put("secret", 2, f.Prefix+"/"+a, map[string]string{"present": f.secretValue("a"), "other": f.secretValue("o")})
 	f.put("secret", 2, f.Prefix+"/"+c, map[string]string{"present": f.secretValue("c")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{a: {"present", "absent"}, b: {"present"}, c: {"present"}}})
+	f.writeSpec(f.kv2(map[string][]string{a: {"present", "absent"}, b: {"present"}, c: {"present"}}))
 
 	f.run("sync").expect(t, 1,
 		a+"/absent: failed: key \"absent\" not found in secret/"+f.Prefix+"/"+a+" (fields present: 2)",
@@ -37,8 +36,7 @@ func TestSyncLoginFailure(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("1")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync").expect(t, 0, name+"/k: written")
 	before := statAll(t, f.Root)
 	content := readFile(t, filepath.Join(f.Root, name, "k"))
@@ -67,8 +65,7 @@ func TestSyncUnknownSystemUser(t *testing.T) {
 	name, ghost := users[0].Username, "us-ghost-"+randomHex(4)
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("1")})
 	f.put("secret", 2, f.Prefix+"/"+ghost, map[string]string{"k": f.secretValue("g")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}, ghost: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}, ghost: {"k"}}))
 
 	f.run("sync").expect(t, 1, name+"/k: written",
 		ghost+"/k: failed: user \""+ghost+"\" does not exist on this system")
@@ -104,8 +101,7 @@ func TestSyncDeletedVersion(t *testing.T) {
 	path := f.Prefix + "/" + name
 	value := f.secretValue("1")
 	f.put("secret", 2, path, map[string]string{"k": value})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync").expect(t, 0, name+"/k: written")
 
 	if err := shared.DeleteLatest("secret", path); err != nil {
@@ -133,8 +129,7 @@ func TestSyncPlantedSymlink(t *testing.T) {
 	name := users[0].Username
 	path := f.Prefix + "/" + name
 	f.put("secret", 2, path, map[string]string{"k": f.secretValue("1")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync").expect(t, 0, name+"/k: written")
 
 	victim := filepath.Join(f.dir, "victim")

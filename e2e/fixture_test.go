@@ -262,3 +262,8 @@ func mustAtoi(s string) int {
 	}
 	return n
 }
+
+// kv2 is the usual spec of a test: users' entries at secret/<prefix>/<user>.
+func (f *fixture) kv2(users map[string][]string) specData {
+	return specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}", Users: users}
+}

@@ -42,7 +42,7 @@ func TestFileSystemFaults(t *testing.T) {
 			mnt := filepath.Join(f.dir, "mnt")
 			mountTmpfs(t, mnt, "256k")
 			f.Root = filepath.Join(mnt, "users")
-			spec := specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}", Users: map[string][]string{}}
+			spec := f.kv2(map[string][]string{})
 			for _, u := range users {
 				f.put("secret", 2, f.Prefix+"/"+u.Username, map[string]string{"a": f.secretValue("a"), "b": f.secretValue("b")})
 				spec.Users[u.Username] = []string{"a", "b"}
@@ -107,8 +107,7 @@ func TestUnreadableRoleID(t *testing.T) {
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("k")})
 	must(t, os.Remove(f.Role.RoleIDFile))
 	must(t, os.Mkdir(f.Role.RoleIDFile, 0o700)) // even root cannot read a directory as a file
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync").expect(t, 3, "user-secrets: error: read role-id file", "is a directory", "hint: check auth.role_id_file")
 	if _, err := os.Lstat(f.Root); !os.IsNotExist(err) {
 		t.Errorf("output root created although login failed (err=%v)", err)

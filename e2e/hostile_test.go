@@ -46,8 +46,7 @@ func TestHostileUser(t *testing.T) {
 			name := owner.Username
 			path := f.Prefix + "/" + name
 			f.put("secret", 2, path, map[string]string{"k": f.secretValue("1")})
-			f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-				Users: map[string][]string{name: {"k"}}})
+			f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 			f.run("sync").expect(t, 0, name+"/k: written")
 
 			// Victims: a root file next to the tree, and another user's secret.
@@ -81,8 +80,7 @@ func TestHostileUser(t *testing.T) {
 		f.put("secret", 2, f.Prefix+"/"+a, map[string]string{"k": f.secretValue("a")})
 		bValue := f.secretValue("b")
 		f.put("secret", 2, f.Prefix+"/"+b, map[string]string{"k": bValue})
-		f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-			Users: map[string][]string{a: {"k"}, b: {"k"}}})
+		f.writeSpec(f.kv2(map[string][]string{a: {"k"}, b: {"k"}}))
 		f.run("sync").expect(t, 0, "2 written")
 		must(t, os.RemoveAll(filepath.Join(f.Root, a)))
 		must(t, os.Symlink(b, filepath.Join(f.Root, a)))

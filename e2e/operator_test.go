@@ -120,8 +120,7 @@ func TestStatusAndMetrics(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("k")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k", "absent"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k", "absent"}}))
 	metrics := filepath.Join(f.dir, "user_secrets.prom")
 
 	f.run("sync", "--metrics-file", metrics).expect(t, 1, name+"/k: written")
@@ -137,8 +136,7 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 	f.run("status").expect(t, 1, name+"/k: written (file ", name+"/absent: failed: key \"absent\" not found")
 
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync", "--metrics-file", metrics).expect(t, 0, name+"/k: unchanged")
 	if m := readFile(t, metrics); !strings.Contains(m, `user_secrets_user_last_success_timestamp_seconds{user="`+name+`"}`) {
 		t.Errorf("no last success after a clean run:\n%s", m)

@@ -21,8 +21,7 @@ func TestPruneDroppedKeysAndUsers(t *testing.T) {
 		f.put("secret", 2, f.Prefix+"/"+u, map[string]string{
 			"keep": f.secretValue(u + "-keep"), "drop": f.secretValue(u + "-drop"), "mine": f.secretValue(u + "-mine")})
 	}
-	spec := specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{a: {"keep", "drop", "mine"}, b: {"keep"}}}
+	spec := f.kv2(map[string][]string{a: {"keep", "drop", "mine"}, b: {"keep"}})
 	f.writeSpec(spec)
 	f.run("sync").expect(t, 0, "summary: 4 keys: 4 written")
 
@@ -70,8 +69,7 @@ func TestPruneNeedsAGoodRead(t *testing.T) {
 	name := users[0].Username
 	path := f.Prefix + "/" + name
 	f.put("secret", 2, path, map[string]string{"a": f.secretValue("a"), "b": f.secretValue("b")})
-	spec := specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"a", "b"}}}
+	spec := f.kv2(map[string][]string{name: {"a", "b"}})
 	f.writeSpec(spec)
 	f.run("sync").expect(t, 0, "2 written")
 
@@ -97,8 +95,7 @@ func TestLeftoverTempFilesRemoved(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("k")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 	f.run("sync").expect(t, 0, "1 written")
 	leftover := filepath.Join(f.Root, name, ".user-secrets-tmp-0123456789abcdef")
 	if err := os.WriteFile(leftover, []byte("half a sec"), 0o400); err != nil {
@@ -122,8 +119,7 @@ func TestLockExcludesConcurrentRuns(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("k")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 
 	lock, err := os.OpenFile(filepath.Join(f.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -151,8 +147,7 @@ func TestTokenRevoked(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("k")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k", "missing"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k", "missing"}}))
 	before := tokenCount(t)
 	f.run("sync").expect(t, 1, name+"/k: written")
 	f.run("sync", "--dry-run").expect(t, 1, name+"/k: unchanged")

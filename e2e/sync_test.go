@@ -75,8 +75,7 @@ func TestSyncSelectedUser(t *testing.T) {
 	a, b := users[0].Username, users[1].Username
 	f.put("secret", 2, f.Prefix+"/"+a, map[string]string{"k": f.secretValue("a")})
 	f.put("secret", 2, f.Prefix+"/"+b, map[string]string{"k": f.secretValue("b")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{a: {"k"}, b: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{a: {"k"}, b: {"k"}}))
 
 	r := f.run("sync", "--user", a)
 	r.expect(t, 0, a+"/k: written", "summary: 1 keys: 1 written")
@@ -93,8 +92,7 @@ func TestSyncDryRun(t *testing.T) {
 	name := users[0].Username
 	path := f.Prefix + "/" + name
 	f.put("secret", 2, path, map[string]string{"k": f.secretValue("1")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"k"}}))
 
 	f.run("sync", "--dry-run").expect(t, 0, name+"/k: would write")
 	if _, err := os.Lstat(f.Root); !os.IsNotExist(err) {
@@ -117,8 +115,7 @@ func TestSyncJSONReport(t *testing.T) {
 	f := newFixture(t, shared)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"a": f.secretValue("a")})
-	f.writeSpec(specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"a", "b"}}})
+	f.writeSpec(f.kv2(map[string][]string{name: {"a", "b"}}))
 
 	r := f.run("sync", "--format", "json")
 	r.expect(t, 1)
@@ -146,8 +143,7 @@ func TestSyncTLS(t *testing.T) {
 	f := newFixture(t, v)
 	name := users[0].Username
 	f.put("secret", 2, f.Prefix+"/"+name, map[string]string{"k": f.secretValue("tls")})
-	spec := specData{KVMount: "secret", KVVersion: 2, KVPath: f.Prefix + "/{user}",
-		Users: map[string][]string{name: {"k"}}}
+	spec := f.kv2(map[string][]string{name: {"k"}})
 	f.writeSpec(spec)
 	f.run("sync").expect(t, 3, "certificate")
 
