@@ -110,6 +110,16 @@ let
 
   disabled = eval [ { excalibur.services.vault-agent.enable = true; } ];
 
+  # The flake's outputs, with this lib and the fake packages as its nixpkgs
+  # (nixosSystem and the VM test need the real one and stay unevaluated).
+  flake = (import ../flake.nix).outputs {
+    self = flake;
+    nixpkgs = {
+      inherit lib;
+      legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: pkgs);
+    };
+  };
+
   pkg = (cfgOf seed).package;
   count = n: l: lib.length l == n;
   allMatch = re: l: lib.all (s: builtins.match re s != null) l;
@@ -302,6 +312,10 @@ let
       && lib.any (containsAll [ "vault-path" "must not start or end" ]) msgs
       && lib.any (containsAll [ "outputRoot" "/home/secrets" ]) msgs;
     "sssd: undeclared user is a warning" = failedAssertions sssdUsers == [ ] && count 1 sssdUsers.warnings;
+    "flake: packages, module and checks" =
+      flake.packages.x86_64-linux.default.name == "user-secrets-0.1.0"
+      && flake.nixosModules.default == ../module.nix
+      && lib.attrNames flake.checks.aarch64-linux == [ "package" "seed" "vm" ];
     "disabled: defines nothing" =
       disabled.systemd.services == { }
       && disabled.environment.etc == { }
