@@ -60,13 +60,29 @@ rec {
     else
       null;
 
-  # Every problem with one user's key list: bad names and duplicates.
+  # A `files` entry is a key name or a table { key; name?; mode?; group?;
+  # encoding?; } (see the README's per-file options); the file is `name`,
+  # or `key` when no name is given.
+  fileName =
+    f:
+    if isString f then
+      f
+    else if (f.name or null) != null && f.name != "" then
+      f.name
+    else
+      f.key or "";
+
+  fileEntryProblem =
+    f: if !isString f && (f.key or "") == "" then "key name is empty" else keyNameProblem (fileName f);
+
+  # Every problem with one user's files: bad names and duplicate file names.
   keyListProblems =
-    keys:
+    files:
     let
-      bad = filter (p: p != null) (map keyNameProblem keys);
-      dups = filter (k: length (filter (x: x == k) keys) > 1) keys;
-      dupMsgs = map (k: "key ${quote k} is listed twice") (uniq dups);
+      names = map fileName files;
+      bad = filter (p: p != null) (map fileEntryProblem files);
+      dups = filter (n: length (filter (x: x == n) names) > 1) names;
+      dupMsgs = map (n: "file ${quote n} is listed twice") (uniq dups);
     in
     bad ++ dupMsgs;
 
@@ -152,7 +168,7 @@ rec {
       users = mapAttrs (
         _: u:
         dropNulls {
-          inherit (u) files;
+          files = map (f: if isString f then f else dropNulls f) u.files;
           path = u.path or null;
         }
       ) users;

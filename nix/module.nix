@@ -16,7 +16,6 @@ let
   inherit (lib)
     concatMap
     literalExpression
-    mapAttrsToList
     mkDefault
     mkIf
     mkOption
@@ -54,6 +53,10 @@ let
         cp "$spec" "$out"
       '';
 
+  # With settings.auth.method = "token" (a Vault Agent sink), no AppRole
+  # credentials are needed.
+  authMethod = spec.auth.method or "approle";
+
   # Where the sync writes: nothing else is writable in its unit.
   outputRoot = spec.output.root;
   stateDir = dirOf spec.state.file;
@@ -67,20 +70,55 @@ let
   declared = name: (config.users.users.${name}.enable or true) && config.users.users ? ${name};
   undeclared = lib.filter (name: !declared name) (builtins.attrNames (spec.users or { }));
 
+  # A `files` entry as a table: the README's per-file options.
+  fileOptions = {
+    options = {
+      key = mkOption {
+        type = types.str;
+        description = "Field of the user's KV entry.";
+      };
+      name = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "File name in the user's directory; the key by default.";
+      };
+      mode = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "0440";
+        description = "Octal mode; `0400` by default, at most `0644`, always owner-readable.";
+      };
+      group = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "nginx";
+        description = "Group owning the file; the user's primary group by default.";
+      };
+      encoding = mkOption {
+        type = types.nullOr (types.enum [ "base64" ]);
+        default = null;
+        description = "`base64` to decode the value (binary files).";
+      };
+    };
+  };
+
   userOptions = {
     options = {
       files = mkOption {
-        type = types.listOf types.str;
+        type = types.listOf (types.either types.str (types.submodule fileOptions));
         default = [ ];
-        example = [
-          "api_key"
-          "db_password"
-          "kube.config"
-        ];
+        example = literalExpression ''
+          [
+            "api_key"
+            "kube.config"
+            { key = "tls.crt"; name = "cert.pem"; mode = "0440"; group = "nginx"; }
+          ]
+        '';
         description = ''
           Keys to place for this user. Each is a field of the user's KV entry
           and becomes the file `<outputRoot>/<user>/<key>`, owned by the user,
           mode 0400. Any single file name is allowed (periods, spaces, UTF-8).
+          A table changes how one key is placed (name, mode, group, encoding).
         '';
       };
       path = mkOption {
@@ -236,11 +274,11 @@ in
         message = "${opt}.vault-address is not set: set it, or excalibur.services.vault-agent.settings.vault.address, to the URL of the Vault server.";
       }
       {
-        assertion = cfg.role-id != null;
+        assertion = authMethod != "approle" || cfg.role-id != null;
         message = "${opt}.role-id is not set: set it, or excalibur.services.vault-agent.settings.vault.role-id, to the path of the AppRole role-id file.";
       }
       {
-        assertion = cfg.secret-id != null;
+        assertion = authMethod != "approle" || cfg.secret-id != null;
         message = "${opt}.secret-id is not set: set it, or excalibur.services.vault-agent.settings.vault.secret-id, to the path of the AppRole secret-id file.";
       }
       (

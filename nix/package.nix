@@ -6,7 +6,9 @@
 # and whose Go is 1.25 or newer (go.mod and its dependencies say so).
 {
   lib,
+  stdenv,
   buildGoModule,
+  installShellFiles,
   # A release sets this from its tag; see the README's NixOS section.
   version ? "0.1.0",
 }:
@@ -52,6 +54,19 @@ buildGoModule {
   # (config, fetch, perms and the CLI) in the sandbox. Tests that chown to
   # other users need root and skip themselves there.
   doCheck = true;
+
+  # The man page and completions come from the binary itself (`docs`), so
+  # they list exactly its commands and flags. That runs the binary, which a
+  # cross build cannot. zsh is left out: `docs completion zsh` is a
+  # bashcompinit shim, not a #compdef function zsh could autoload.
+  nativeBuildInputs = [ installShellFiles ];
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    $out/bin/user-secrets docs man > user-secrets.8
+    installManPage user-secrets.8  # .TH says section 8: an admin command
+    installShellCompletion --cmd user-secrets \
+      --bash <($out/bin/user-secrets docs completion bash) \
+      --fish <($out/bin/user-secrets docs completion fish)
+  '';
 
   meta = {
     description = "Place each user's HashiCorp Vault secrets in files only that user can read";

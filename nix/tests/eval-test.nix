@@ -55,7 +55,19 @@ let
         users.johndoe.files = [ "api key" "kube.config" ];
         users."j.doe".files = [ "ключ" ".env" ];
         users.jane = {
-          files = [ "token" ];
+          files = [
+            "token"
+            {
+              key = "tls.crt";
+              name = "cert.pem";
+              mode = "0440";
+              group = "nginx";
+            }
+            {
+              key = "keytab";
+              encoding = "base64";
+            }
+          ];
           path = "teams/infra/{user}";
         };
         settings.vault.timeout = "45s";
@@ -84,12 +96,30 @@ let
         (lib.concatStrings (lib.genList (_: "k") 256))
         ".user-secrets-tmp-x"
         "dup"
-        "dup"
+        { key = "dup"; }
+        {
+          key = "k";
+          name = "../k";
+        }
       ];
     }
   ];
 
   noCredentials = eval [ { excalibur.services.user-secrets.enable = true; } ];
+
+  # Token auth (e.g. a Vault Agent sink) needs no AppRole files.
+  tokenAuth = eval [
+    {
+      excalibur.services.user-secrets = {
+        enable = true;
+        vault-address = "https://vault.example.com:8200";
+        settings.auth = {
+          method = "token";
+          token_file = "/run/vault-agent/token";
+        };
+      };
+    }
+  ];
 
   immutableUsers = eval [
     ./seed-configuration.nix
@@ -239,13 +269,14 @@ let
       && u.serviceConfig.Type == "oneshot"
       && u.serviceConfig.ExecStart == "${pkgs.systemd}/bin/systemctl start --no-block user-secrets.service";
 
-    "package: version, cgo, vendorHash, meta" =
+    "package: version, cgo, vendorHash, meta, man page" =
       pkg.args.pname == "user-secrets"
       && lib.elem "-X main.buildVersion=${pkg.version}" pkg.args.ldflags
       && pkg.args.env.CGO_ENABLED == "1"
       && builtins.match "sha256-[A-Za-z0-9+/]{43}=" pkg.args.vendorHash != null
       && pkg.meta.license == lib.licenses.mit
-      && pkg.meta.mainProgram == "user-secrets";
+      && pkg.meta.mainProgram == "user-secrets"
+      && containsAll [ "docs man" "installManPage" "docs completion bash" "docs completion fish" ] pkg.args.postInstall;
 
     "full: no assertions or warnings" = [
       ((failedAssertions full) ++ full.warnings)
@@ -269,7 +300,19 @@ let
     "full: per-user path" = [
       (specOf full).users.jane
       {
-        files = [ "token" ];
+        files = [
+          "token"
+          {
+            key = "tls.crt";
+            name = "cert.pem";
+            mode = "0440";
+            group = "nginx";
+          }
+          {
+            key = "keytab";
+            encoding = "base64";
+          }
+        ];
         path = "teams/infra/{user}";
       }
     ];
@@ -283,7 +326,7 @@ let
       let
         msgs = failedAssertions unsafeKeys;
       in
-      count 8 msgs && allMatch "excalibur\\.services\\.user-secrets\\.users\\.bob\\.files: .*" msgs;
+      count 9 msgs && allMatch "excalibur\\.services\\.user-secrets\\.users\\.bob\\.files: .*" msgs;
     "unsafe keys: messages name the rule" = lib.all (sub: lib.any (lib.hasInfix sub) (failedAssertions unsafeKeys)) [
       "key name is empty"
       "names a directory"
@@ -291,7 +334,8 @@ let
       "control character"
       "256 bytes long"
       "reserved for temporary files"
-      "key \"dup\" is listed twice"
+      "key \"../k\" contains"
+      "file \"dup\" is listed twice"
     ];
     "no credentials: address, role-id and secret-id asserted" =
       let
@@ -303,6 +347,10 @@ let
         "role-id"
         "secret-id"
       ];
+    "token auth: no AppRole assertions" = [
+      (failedAssertions tokenAuth)
+      [ ]
+    ];
     "immutable users: undeclared user, vault-path and outputRoot asserted" =
       let
         msgs = failedAssertions immutableUsers;
@@ -342,5 +390,6 @@ lib.mapAttrs (_: guard) {
   summary = "eval-test: ${toString (lib.length (lib.attrNames checks))} checks passed\n";
   seed = buildCheck seed;
   full = buildCheck full;
+  token = buildCheck tokenAuth;
   bad = buildCheck badForTool;
 }

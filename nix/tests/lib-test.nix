@@ -80,7 +80,23 @@ let
       ])
       [
         "key \"..\" names a directory, not a file"
-        "key \"a\" is listed twice"
+        "file \"a\" is listed twice"
+      ]
+    )
+    (eq "keyListProblems tables"
+      (l.keyListProblems [
+        { key = "tls.crt"; name = "cert.pem"; }
+        { key = "cert.pem"; }
+        { key = "x"; name = "../x"; }
+        { key = ""; }
+        { key = "k"; name = null; }
+        "k"
+      ])
+      [
+        "key \"../x\" contains \"/\"; a key must be a single file name"
+        "key name is empty"
+        "file \"cert.pem\" is listed twice"
+        "file \"k\" is listed twice"
       ]
     )
 
@@ -139,7 +155,16 @@ let
           "db_password"
         ];
         users.jane = {
-          files = [ "kube.config" ];
+          files = [
+            "kube.config"
+            {
+              key = "tls.crt";
+              name = "cert.pem";
+              mode = "0440";
+              group = null;
+              encoding = null;
+            }
+          ];
           path = "teams/infra/{user}";
         };
       })
@@ -164,7 +189,14 @@ let
           "db_password"
         ];
         users.jane = {
-          files = [ "kube.config" ];
+          files = [
+            "kube.config"
+            {
+              key = "tls.crt";
+              name = "cert.pem";
+              mode = "0440";
+            }
+          ];
           path = "teams/infra/{user}";
         };
       }

@@ -69,7 +69,7 @@ run_build_check() { # case -> the script's output; its exit status
 	(cd "$dir" && PATH="$tmp/bin:$PATH" spec="$dir/spec.toml" out="$dir/out" \
 		bash -euo pipefail build.sh) >"$dir/log" 2>&1
 }
-for c in seed full; do
+for c in seed full token; do
 	if ! run_build_check "$c"; then
 		echo "the $c configuration's spec fails its build-time check:" >&2
 		cat "$tmp/$c/log" >&2

@@ -36,8 +36,9 @@ let
     // extra;
 
   # TOML for what pkgs.formats.toml accepts here: tables of strings, ints,
-  # bools and lists. Strings and quoted keys are JSON strings, which are
-  # valid TOML basic strings (same escapes, UTF-8 kept as is).
+  # bools and lists (of those, or of inline tables for per-file options).
+  # Strings and quoted keys are JSON strings, which are valid TOML basic
+  # strings (same escapes, UTF-8 kept as is).
   toTOML =
     let
       key = k: if builtins.match "[A-Za-z0-9_-]+" k != null then k else builtins.toJSON k;
@@ -47,6 +48,8 @@ let
           builtins.toJSON v
         else if builtins.isList v then
           "[" + lib.concatMapStringsSep ", " value v + "]"
+        else if builtins.isAttrs v then
+          "{ " + lib.concatStringsSep ", " (lib.mapAttrsToList (k: x: "${key k} = ${value x}") v) + " }"
         else
           throw "toTOML: unsupported value ${builtins.toJSON v}";
       table =
@@ -110,6 +113,11 @@ let
     runCommand = name: env: script: fakeDrv name { inherit env script; };
 
     systemd = fakeDrv "systemd" { };
+    installShellFiles = fakeDrv "install-shell-files" { };
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
   };
 in
 {
