@@ -50,13 +50,15 @@
     # it sets the modes of users' files explicitly.
     UMask = "0077";
 
-    # Capabilities, exactly what placing files for other users takes:
+    # Capabilities, exactly what placing files for other users takes (a
+    # sync under this bounding set writes, leaves unchanged and prunes;
+    # without any one of the first three it fails):
     CapabilityBoundingSet = [
       # fchown the new file, and the user's directory, to the user and
       # their primary group.
       "CAP_CHOWN"
-      # fchmod the file once it belongs to the user: only an owner, or this
-      # capability, may change a file's mode.
+      # chmod the user's directory and the new file once they belong to
+      # the user: only an owner, or this capability, may change a mode.
       "CAP_FOWNER"
       # Create, rename and remove entries in the user's 0700 directory,
       # which root does not own (writes, temp-file cleanup, pruning).
