@@ -69,7 +69,7 @@ func (f *File) fromTable(t map[string]any) {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		f.problems = append(f.problems, fmt.Sprintf("unknown file option %q (known: key, name, mode, group, encoding)", k))
+		f.problems = append(f.problems, fmt.Sprintf("key %q: unknown file option %q (known: key, name, mode, group, encoding)", f.Key, k))
 	}
 }
 
