@@ -85,7 +85,8 @@ func LoadState(path, root string) (*State, error) {
 // Save writes the state atomically: a reader or the next run sees the old or
 // the new state, never a torn one.
 func (s *State) Save(path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+	// Compact: indenting doubles a 10,000-user state and its peak heap.
+	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
