@@ -133,13 +133,8 @@ func (b *bench) close() {
 func (b *bench) mainRows(ctx context.Context) []*row {
 	c := b.cfg.conc
 	var rows []*row
-	if b.want("limit") {
-		rows = append(rows, b.limitRow(ctx, c, false))
-	}
-	if b.want("limit-write") {
-		rows = append(rows, b.limitRow(ctx, c, true))
-	}
-	rows = append(rows, b.syncRows(ctx, c, b.usBins, b.want("full"), b.want("noop"), b.want("changed"))...)
+	rows = append(rows, b.syncRows(ctx, c, b.usBins, selection{b.want("limit"), b.want("limit-write"),
+		b.want("full"), b.want("noop"), b.want("changed")})...)
 	if b.want("shell") {
 		rows = append(rows, b.shellRow(ctx))
 	}
@@ -166,13 +161,8 @@ func (b *bench) sweepRows(ctx context.Context, main []*row) []*row {
 			continue
 		}
 		b.logf("sweep: concurrency %d", c)
-		if b.want("limit") {
-			rows = append(rows, b.limitRow(ctx, c, false))
-		}
-		if b.want("limit-write") {
-			rows = append(rows, b.limitRow(ctx, c, true))
-		}
-		rows = append(rows, b.syncRows(ctx, c, b.usBins[:1], b.want("full"), b.want("noop"), false)...)
+		rows = append(rows, b.syncRows(ctx, c, b.usBins[:1], selection{b.want("limit"), b.want("limit-write"),
+			b.want("full"), b.want("noop"), false})...)
 	}
 	return rows
 }

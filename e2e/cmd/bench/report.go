@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 type results struct {
 	Date        string  `json:"date"`
 	Command     string  `json:"command"`
+	Commit      string  `json:"commit"` // of the user-secrets built, or the -bin given
 	CPUs        int     `json:"cpus"`
 	Go          string  `json:"go"`
 	Vault       string  `json:"vault"`
@@ -39,7 +41,31 @@ func (b *bench) newResults() *results {
 		CPUs: runtime.NumCPU(), Go: runtime.Version(), Vault: harness.VaultVersion,
 		Users: len(b.users), Keys: len(b.data.keys), ValueBytes: b.data.bytes,
 		Conc: b.cfg.conc, Runs: b.cfg.runs, SeedSeconds: b.seedTime.Seconds(), RSSFloorKiB: b.rssFloor,
+		Commit: b.commit(),
 	}
+}
+
+// commit names what was measured: the repository's commit (with
+// "+changes" if the work tree differs), or the binary given with -bin.
+func (b *bench) commit() string {
+	if b.cfg.bin != "" {
+		return b.cfg.bin
+	}
+	repo, err := harness.RepoRoot()
+	if err != nil {
+		return "unknown"
+	}
+	out, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := "commit " + strings.TrimSpace(string(out))
+	// Uncommitted edits to the product (not to e2e/) change what is measured.
+	diff := exec.Command("git", "-C", repo, "diff", "--quiet", "HEAD", "--", ".", ":!e2e")
+	if diff.Run() != nil {
+		c += "+changes"
+	}
+	return c
 }
 
 func (res *results) files() int { return res.Users * res.Keys }
@@ -56,8 +82,8 @@ func (res *results) failed() bool {
 func (res *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\nuser-secrets bench, %s: %d users × %d keys = %d files (values 32 B–4 KiB, %.1f MiB in all)\n",
 		res.Date, res.Users, res.Keys, res.files(), float64(res.ValueBytes)/(1<<20))
-	fmt.Fprintf(w, "Vault %s dev server (in memory) on 127.0.0.1, %d CPUs shared by Vault and client, %s\n",
-		res.Vault, res.CPUs, res.Go)
+	fmt.Fprintf(w, "user-secrets %s; Vault %s dev server (in memory) on 127.0.0.1; %d CPUs shared by Vault and client; %s\n",
+		res.Commit, res.Vault, res.CPUs, res.Go)
 	fmt.Fprintf(w, "median of %d runs; seeding took %.2f s (not in any row); CPU is user+system of the process and its children;\n", res.Runs, res.SeedSeconds)
 	fmt.Fprintf(w, "peak RSS is ru_maxrss, which includes %.1f MiB of the launcher's own (see runner.go)\n\n", mib(res.RSSFloorKiB))
 	res.printMain(w)

@@ -12,14 +12,15 @@ import (
 	"strings"
 )
 
-// limitRow times the limit, reading only or also writing every file.
-func (b *bench) limitRow(ctx context.Context, c int, write bool) *row {
+// limitStep is the limit's row and step, reading only or also writing
+// every file into a fresh root per run.
+func (b *bench) limitStep(c int, write bool) (*row, runStep) {
 	r := &row{ID: "limit", Title: "limit: net/http reads", Conc: c, Users: len(b.users), Scale: 1}
 	root := ""
 	if write {
 		r.ID, r.Title = "limit-write", "limit: reads + durable writes"
 	}
-	return b.repeat(ctx, r, b.cfg.runs, runStep{
+	return r, runStep{
 		prepare: func(int) (int, error) {
 			if !write {
 				return 0, nil
@@ -44,7 +45,7 @@ func (b *bench) limitRow(ctx context.Context, c int, write bool) *row {
 			}
 			return n, nil
 		},
-	})
+	}
 }
 
 func (b *bench) limitArgs(c int, root, cpuProfile string) []string {
@@ -53,56 +54,96 @@ func (b *bench) limitArgs(c int, root, cpuProfile string) []string {
 		"-c", strconv.Itoa(c), "-cpuprofile", cpuProfile}
 }
 
-// syncRows times user-secrets sync into an empty root, with nothing
-// changed, and after 1% of the entries changed, in that order: each leaves
-// the root as the next needs it. With several binaries (-compare), each
-// row is run for each, interleaved run by run.
-func (b *bench) syncRows(ctx context.Context, c int, bins []string, full, noop, changed bool) []*row {
-	if !full && !noop && !changed {
-		return nil
+// selection says which of the limit and sync rows to run.
+type selection struct{ limit, limitWrite, full, noop, changed bool }
+
+// syncRows times the limits and user-secrets sync into an empty root, with
+// nothing changed, and after 1% of the entries changed, in that order: each
+// leaves the root as the next needs it. Each row is interleaved run by run
+// with the limit it is compared with, and with the same row of other
+// binaries (-compare), so that drift hits both sides of a ratio alike.
+func (b *bench) syncRows(ctx context.Context, c int, bins []string, sel selection) []*row {
+	g := &rowGroups{b: b, ctx: ctx, c: c, bins: bins}
+	if g.spec, g.err = b.writeSpec(c); g.err == nil {
+		g.run(sel)
 	}
-	spec, err := b.writeSpec(c)
-	if err != nil {
-		return []*row{{ID: "full", Title: "user-secrets sync", Conc: c, Err: err.Error()}}
+	if g.err != nil {
+		g.rows = append(g.rows, &row{ID: "full", Title: "user-secrets sync", Conc: c, Err: g.err.Error()})
 	}
-	var rows []*row
-	runRow := func(id, title string, prepare func(int) (int, error), verify func() error) bool {
-		var rs []*row
-		var steps []runStep
-		for _, bin := range bins {
-			t := title
-			if len(bins) > 1 {
-				t += " [" + filepath.Base(bin) + "]"
-			}
-			rs = append(rs, &row{ID: id, Title: t, Conc: c, Users: len(b.users), Scale: 1})
-			steps = append(steps, runStep{prepare: prepare, command: b.syncCmd(bin, spec), count: syncWritten, verify: verify})
-		}
-		b.interleave(ctx, b.cfg.runs, rs, steps)
-		rows = append(rows, rs...)
-		return !slices.ContainsFunc(rs, func(r *row) bool { return r.Err != "" })
-	}
-	if full {
-		ok := runRow("full", "user-secrets sync: empty root",
+	slices.SortStableFunc(g.rows, func(x, y *row) int { return slices.Index(rowIDs, x.ID) - slices.Index(rowIDs, y.ID) })
+	return g.rows
+}
+
+// rowGroups runs syncRows' groups of interleaved rows.
+type rowGroups struct {
+	b    *bench
+	ctx  context.Context
+	c    int
+	bins []string
+	spec string
+	rows []*row
+	err  error // a setup step failed
+}
+
+func (g *rowGroups) run(sel selection) {
+	b, c := g.b, g.c
+	rs, steps := b.limitIf(sel.limitWrite, c, true)
+	if sel.full {
+		rs, steps = g.add(rs, steps, "full", "user-secrets sync: empty root",
 			func(int) (int, error) { return b.data.files(), b.resetSync(c) },
 			func() error { return b.verifyFiles(b.syncRoot(), len(b.users), true) })
-		if !ok {
-			return rows
+	}
+	if !g.interleave(rs, steps) || !sel.noop && !sel.changed {
+		g.interleave(b.limitIf(sel.limit, c, false))
+		return
+	}
+	if !sel.full {
+		if g.err = b.untimedSync(g.ctx, c, b.syncCmd(g.bins[0], g.spec)); g.err != nil {
+			return
 		}
-	} else if err := b.untimedSync(ctx, c, b.syncCmd(bins[0], spec)); err != nil {
-		return append(rows, &row{ID: "noop", Title: "user-secrets sync", Conc: c, Err: err.Error()})
 	}
-	if noop {
-		runRow("noop", "user-secrets sync: no change", func(int) (int, error) { return 0, nil }, nil)
+	rs, steps = b.limitIf(sel.limit, c, false)
+	if sel.noop {
+		rs, steps = g.add(rs, steps, "noop", "user-secrets sync: no change", func(int) (int, error) { return 0, nil }, nil)
 	}
-	if changed {
+	g.interleave(rs, steps)
+	if sel.changed {
 		n := max(1, len(b.users)/100)
-		runRow("changed", "user-secrets sync: 1% changed", func(int) (int, error) {
-			want, err := b.data.change(ctx, b.rootAPI, b.changeFrom, n)
+		g.interleave(g.add(nil, nil, "changed", "user-secrets sync: 1% changed", func(int) (int, error) {
+			want, err := b.data.change(g.ctx, b.rootAPI, b.changeFrom, n)
 			b.changeFrom += n
 			return want, err
-		}, nil)
+		}, nil))
 	}
-	return rows
+}
+
+// add appends the row id of each binary to rs and steps.
+func (g *rowGroups) add(rs []*row, steps []runStep, id, title string, prepare func(int) (int, error), verify func() error) ([]*row, []runStep) {
+	for _, bin := range g.bins {
+		t := title
+		if len(g.bins) > 1 {
+			t += " [" + filepath.Base(bin) + "]"
+		}
+		rs = append(rs, &row{ID: id, Title: t, Conc: g.c, Users: len(g.b.users), Scale: 1})
+		steps = append(steps, runStep{prepare: prepare, command: g.b.syncCmd(bin, g.spec), count: syncWritten, verify: verify})
+	}
+	return rs, steps
+}
+
+// interleave runs a group and keeps its rows; false if any failed.
+func (g *rowGroups) interleave(rs []*row, steps []runStep) bool {
+	g.b.interleave(g.ctx, g.b.cfg.runs, rs, steps)
+	g.rows = append(g.rows, rs...)
+	return !slices.ContainsFunc(rs, func(r *row) bool { return r.Err != "" })
+}
+
+// limitIf is the limit's row and step, writing files or not, if want.
+func (b *bench) limitIf(want bool, c int, write bool) ([]*row, []runStep) {
+	if !want {
+		return nil, nil
+	}
+	r, st := b.limitStep(c, write)
+	return []*row{r}, []runStep{st}
 }
 
 func (b *bench) syncCmd(bin, spec string) func() *exec.Cmd {
