@@ -61,7 +61,7 @@ func (b *bench) commit() string {
 	}
 	c := "commit " + strings.TrimSpace(string(out))
 	// Uncommitted edits to the product (not to e2e/) change what is measured.
-	diff := exec.Command("git", "-C", repo, "diff", "--quiet", "HEAD", "--", ".", ":!e2e")
+	diff := exec.Command("git", "-C", repo, "diff", "--quiet", "HEAD", "--", "*.go", "go.mod", "go.sum", ":!e2e")
 	if diff.Run() != nil {
 		c += "+changes"
 	}

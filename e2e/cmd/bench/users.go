@@ -12,7 +12,9 @@ package main
 // our pid. The new file is written beside the old one, fsynced and renamed
 // over it, so a concurrent getpwnam sees the old or the new file, whole.
 // A run killed with SIGKILL leaves its lines behind; the next run (or
-// `bench -cleanup`) removes them, recognised by GECOS and UID range.
+// `bench -cleanup`) removes them, recognised by GECOS, UID range and the
+// pid in the GECOS no longer running. Two runs at once would need the same
+// names, so the second refuses to start.
 
 import (
 	"errors"
@@ -52,8 +54,8 @@ func makeUsers(n int) []benchUser {
 	return users
 }
 
-// addUsers appends users to /etc/passwd. It refuses if any name or UID is
-// taken by a line that is not one of ours.
+// addUsers appends users to /etc/passwd, marked with our pid. It refuses
+// if a name or UID is taken, also by another bench run that is still alive.
 func addUsers(users []benchUser) error {
 	if benchUID+len(users)-1 > benchUIDMax {
 		return fmt.Errorf("at most %d bench users", benchUIDMax-benchUID+1)
@@ -65,28 +67,32 @@ func addUsers(users []benchUser) error {
 		}
 		for _, l := range lines {
 			f := strings.Split(l, ":")
-			if len(f) < 3 || isBenchLine(l) {
+			if len(f) < 3 {
 				continue
+			}
+			if pid, ok := benchLine(l); ok && pid != os.Getpid() {
+				return nil, fmt.Errorf("another bench run (pid %d) has its users in %s; wait for it to finish", pid, passwdFile)
 			}
 			uid, _ := strconv.Atoi(f[2])
 			if names[f[0]] || uid >= benchUID && uid < benchUID+len(users) {
 				return nil, fmt.Errorf("%s already has %q; pick another UID range", passwdFile, f[0])
 			}
 		}
+		gecos := fmt.Sprintf("%s pid %d", benchGECOS, os.Getpid())
 		for _, u := range users {
-			lines = append(lines, fmt.Sprintf("%s:x:%d:%d:%s:/nonexistent:/usr/sbin/nologin", u.Name, u.UID, u.GID, benchGECOS))
+			lines = append(lines, fmt.Sprintf("%s:x:%d:%d:%s:/nonexistent:/usr/sbin/nologin", u.Name, u.UID, u.GID, gecos))
 		}
 		return lines, nil
 	})
 }
 
-// removeBenchUsers removes every line a bench run added, this one or a
-// killed earlier one, and nothing else.
+// removeBenchUsers removes the lines this run added, and those of runs that
+// died without removing theirs; a live run's lines are left alone.
 func removeBenchUsers() (removed int, err error) {
 	err = editPasswd(func(lines []string) ([]string, error) {
 		kept := lines[:0:0]
 		for _, l := range lines {
-			if isBenchLine(l) {
+			if pid, ok := benchLine(l); ok && (pid == os.Getpid() || !alive(pid)) {
 				removed++
 				continue
 			}
@@ -97,15 +103,27 @@ func removeBenchUsers() (removed int, err error) {
 	return removed, err
 }
 
-// isBenchLine recognises our lines by GECOS and UID range together, so a
-// real user in that range, or one with that comment, is never touched.
-func isBenchLine(line string) bool {
+// benchLine recognises a bench run's line by GECOS and UID range together,
+// so a real user in that range, or one with that comment, is never touched,
+// and returns the pid of the run that added it.
+func benchLine(line string) (pid int, ok bool) {
 	f := strings.Split(line, ":")
-	if len(f) != 7 || f[4] != benchGECOS {
-		return false
+	if len(f) != 7 {
+		return 0, false
 	}
+	rest, found := strings.CutPrefix(f[4], benchGECOS+" pid ")
 	uid, err := strconv.Atoi(f[2])
-	return err == nil && uid >= benchUID && uid <= benchUIDMax
+	if !found || err != nil || uid < benchUID || uid > benchUIDMax {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(rest)
+	return pid, err == nil
+}
+
+// alive reports whether a process with pid exists. A pid reused since by
+// another process keeps a dead run's lines until that process ends: safe.
+func alive(pid int) bool {
+	return pid > 0 && !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // editPasswd replaces /etc/passwd with edit's result under shadow-utils'
@@ -211,8 +229,7 @@ func lockFileByPid(path string, deadline time.Time) (func(), error) {
 			return nil, err
 		}
 		if b, rerr := os.ReadFile(path); rerr == nil {
-			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 &&
-				errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && !alive(pid) {
 				os.Remove(path)
 				continue
 			}
