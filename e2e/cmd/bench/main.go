@@ -128,10 +128,7 @@ func benchMain(args []string) int {
 	if cfg.cleanup {
 		return 0
 	}
-	// The first SIGINT/SIGTERM cancels the run, which then cleans up; a
-	// second one kills at once (the next run removes what is left).
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
+	ctx, stop := onSignal()
 	defer stop()
 	res, err := run(ctx, cfg)
 	if res != nil {
@@ -151,6 +148,25 @@ func benchMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// onSignal cancels the returned context on the first SIGINT, SIGTERM or
+// SIGHUP, so the run cleans up; a second one kills at once (the next run
+// removes what is left). Each is logged: a run that stops early says why.
+func onSignal() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "bench: %v: stopping and cleaning up (again to kill at once)\n", sig)
+		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		cancel()
+	}()
+	return ctx, func() { signal.Stop(sigs); close(sigs); cancel() }
 }
 
 // run sets up Vault, users and data, runs every row and returns the results;
