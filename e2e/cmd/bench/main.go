@@ -150,19 +150,21 @@ func benchMain(args []string) int {
 	return 0
 }
 
-// onSignal cancels the returned context on the first SIGINT, SIGTERM or
-// SIGHUP, so the run cleans up; a second one kills at once (the next run
-// removes what is left). Each is logged: a run that stops early says why.
+// onSignal cancels the returned context on the first SIGINT, SIGTERM,
+// SIGHUP or SIGPIPE (`bench | head` would otherwise kill it mid-write), so
+// the run cleans up; a second one kills at once (the next run removes what
+// is left). Each is logged: a run that stops early says why.
 func onSignal() (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	go func() {
 		sig, ok := <-sigs
 		if !ok {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "bench: %v: stopping and cleaning up (again to kill at once)\n", sig)
+		// SIGPIPE stays caught: logging to a closed pipe must not kill the clean-up.
 		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		cancel()
 	}()
