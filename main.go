@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -18,12 +17,6 @@ import (
 )
 
 func main() {
-	// A soft limit: the GC works harder near it instead of letting the heap
-	// grow to twice what is live. A sync of 10,000 users keeps ~30 MB live
-	// and peaked near 150 MiB without it. GOMEMLIMIT, if set, still wins.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(40 << 20)
-	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
