@@ -158,16 +158,24 @@ func resolveUsers(spec *config.Spec, names []string) []userJob {
 // /etc/passwd each is a scan; one after the other they add up to seconds
 // for thousands of users (7.7 s for 10,000 in e2e/cmd/bench).
 func lookupOwners(jobs []userJob, workers int) {
+	parallel(len(jobs), workers, func(i int) {
+		jobs[i].owner, jobs[i].err = perms.LookupOwner(jobs[i].name)
+	})
+}
+
+// parallel calls do(0) to do(n-1) on up to workers goroutines, each index
+// once, and returns when all are done.
+func parallel(n, workers int, do func(i int)) {
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(workers, len(jobs)) {
+	for range min(workers, n) {
 		wg.Go(func() {
 			for i := range next {
-				jobs[i].owner, jobs[i].err = perms.LookupOwner(jobs[i].name)
+				do(i)
 			}
 		})
 	}
-	for i := range jobs {
+	for i := range n {
 		next <- i
 	}
 	close(next)
@@ -195,20 +203,9 @@ func memoGroups() func(string) (int, error) {
 // time, so a user's directory is never written by two at once.
 func syncUsers(ctx context.Context, sess *fetch.Session, tree *perms.Tree, jobs []userJob, workers int, dryRun bool) []userResult {
 	results := make([]userResult, len(jobs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(jobs)) {
-		wg.Go(func() {
-			for i := range next {
-				results[i] = syncUser(ctx, sess, tree, jobs[i], dryRun)
-			}
-		})
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallel(len(jobs), workers, func(i int) {
+		results[i] = syncUser(ctx, sess, tree, jobs[i], dryRun)
+	})
 	return results
 }
 
