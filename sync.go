@@ -153,13 +153,35 @@ func resolveUsers(spec *config.Spec, names []string) []userJob {
 	return jobs
 }
 
-// lookupOwners resolves every job's user through NSS, several at a time:
-// with LDAP or SSSD each lookup is a round trip, and with a large
-// /etc/passwd each is a scan; one after the other they add up to seconds
-// for thousands of users (7.7 s for 10,000 in e2e/cmd/bench).
+// listMin is how many users make one pass over every user NSS lists
+// cheaper than looking each up by name.
+const listMin = 32
+
+// lookupOwners resolves every job's user through NSS. Many users are first
+// looked for in one enumeration: with a large /etc/passwd, each getpwnam is
+// a scan of it (7.4 s of CPU for 10,000 users in e2e/cmd/bench). Whoever is
+// left (SSSD and LDAP do not enumerate by default) is looked up by name,
+// several at a time, since there each lookup may be a round trip.
 func lookupOwners(jobs []userJob, workers int) {
-	parallel(len(jobs), workers, func(i int) {
-		jobs[i].owner, jobs[i].err = perms.LookupOwner(jobs[i].name)
+	var listed map[string]perms.Owner
+	if len(jobs) >= listMin {
+		want := make(map[string]bool, len(jobs))
+		for _, j := range jobs {
+			want[j.name] = true
+		}
+		listed = perms.ListOwners(want)
+	}
+	var rest []int
+	for i := range jobs {
+		if o, ok := listed[jobs[i].name]; ok {
+			jobs[i].owner = o
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	parallel(len(rest), workers, func(k int) {
+		j := &jobs[rest[k]]
+		j.owner, j.err = perms.LookupOwner(j.name)
 	})
 }
 

@@ -1,0 +1,5 @@
+//go:build !cgo
+
+package perms
+
+const cgoEnabled = false
