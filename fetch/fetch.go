@@ -43,9 +43,10 @@ type AppRole struct {
 // Session is one logged-in Vault client. Its token is used for every read of
 // a run and revoked at the end.
 type Session struct {
-	client *vault.Client
-	retry  *retrier
-	owned  bool // the token came from our login, so revoking it is ours to do
+	client  *vault.Client
+	retry   *retrier
+	timeout time.Duration // per request, for the requests the client does not time
+	owned   bool          // the token came from our login, so revoking it is ours to do
 }
 
 // Login logs in once with AppRole. Any error means Vault could not be used at
@@ -55,7 +56,7 @@ func Login(ctx context.Context, srv Server, cred AppRole) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{client: client, retry: retry, owned: true}
+	s := &Session{client: client, retry: retry, timeout: srv.Timeout, owned: true}
 	resp, err := client.Auth.AppRoleLogin(ctx,
 		schema.AppRoleLoginRequest{RoleId: cred.RoleID, SecretId: cred.SecretID},
 		vault.WithMountPath(cred.Mount))
@@ -114,7 +115,7 @@ func WithToken(ctx context.Context, srv Server, token string) (*Session, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{client: client, retry: retry}
+	s := &Session{client: client, retry: retry, timeout: srv.Timeout}
 	if err := client.SetToken(token); err != nil {
 		return nil, fmt.Errorf("use token: %w", err)
 	}

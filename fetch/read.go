@@ -2,8 +2,11 @@ package fetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 
 	"github.com/hashicorp/vault-client-go"
 	"github.com/hashicorp/vault-client-go/schema"
@@ -24,30 +27,83 @@ type Secret struct {
 	fields map[string]any
 }
 
+// maxBody bounds what one read buffers. Vault refuses requests over 32 MiB
+// by default (max_request_size), so no KV entry it stored is larger.
+const maxBody = 32 << 20
+
+// kv1Body and kv2Body are the answers to KV reads. Decoding the body once
+// into them, rather than through the client's typed read, which decodes it
+// twice into generic maps, is most of a no-op sync's CPU per entry.
+type kv1Body struct {
+	Data map[string]any `json:"data"`
+}
+
+type kv2Body struct {
+	Data struct {
+		Data map[string]any `json:"data"`
+	} `json:"data"`
+}
+
 // Read reads one KV entry. Errors wrap ErrNotFound, ErrDenied, ErrDeleted or
 // ErrUnreachable where they apply, and explain what an admin can do.
 func (s *Session) Read(ctx context.Context, e Entry) (*Secret, error) {
-	var (
-		fields map[string]any
-		err    error
-	)
-	if e.Version == 1 {
-		var resp *vault.Response[map[string]any]
-		resp, err = s.client.Secrets.KvV1Read(ctx, e.Path, vault.WithMountPath(e.Mount))
-		if err == nil {
-			fields = resp.Data
-		}
-	} else {
-		var resp *vault.Response[schema.KvV2ReadResponse]
-		resp, err = s.client.Secrets.KvV2Read(ctx, e.Path, vault.WithMountPath(e.Mount))
-		if err == nil {
-			fields = resp.Data.Data
-		}
-	}
+	body, err := s.get(ctx, e.apiPathEscaped())
 	if err != nil {
 		return nil, s.readError(err, e)
 	}
+	var fields map[string]any
+	if e.Version == 1 {
+		var b kv1Body
+		err = json.Unmarshal(body, &b)
+		fields = b.Data
+	} else {
+		var b kv2Body
+		err = json.Unmarshal(body, &b)
+		fields = b.Data.Data
+	}
+	if err != nil {
+		// The decoder's message may quote the body; say only where it broke.
+		return nil, fmt.Errorf("read %s: vault's answer is not the JSON of a KV v%d entry", e, e.Version)
+	}
 	return &Secret{Entry: e, fields: fields}, nil
+}
+
+// get sends one GET through the client (its retries, TLS, namespace and
+// token) and returns the body of a 2xx answer. Any other answer is a
+// *vault.ResponseError, as the client's typed calls return.
+func (s *Session) get(ctx context.Context, path string) ([]byte, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	resp, err := s.client.ReadRaw(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(body) > maxBody:
+		return nil, fmt.Errorf("vault's answer is larger than %d MiB", maxBody>>20)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, responseError(resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// responseError is a non-2xx answer as the client reports one: Vault's error
+// strings if the body has them, else the body, which describe never prints.
+func responseError(status int, body []byte) *vault.ResponseError {
+	var b struct {
+		Errors []string `json:"errors"`
+	}
+	if json.Unmarshal(body, &b) == nil && len(b.Errors) > 0 {
+		return &vault.ResponseError{StatusCode: status, Errors: b.Errors}
+	}
+	return &vault.ResponseError{StatusCode: status, RawResponseBytes: body}
 }
 
 func (s *Session) readError(err error, e Entry) error {
@@ -62,6 +118,15 @@ func (s *Session) readError(err error, e Entry) error {
 		return &vaultError{kind: ErrDenied, msg: fmt.Sprintf("permission denied reading %s; the role's policy must allow \"read\" on %s", e, e.apiPath())}
 	}
 	return fmt.Errorf("read %s: %w", e, d)
+}
+
+// apiPathEscaped is apiPath as a request path, mount and entry path each
+// escaped whole, as the client's typed KV calls do.
+func (e Entry) apiPathEscaped() string {
+	if e.Version == 1 {
+		return url.PathEscape(e.Mount) + "/" + url.PathEscape(e.Path)
+	}
+	return url.PathEscape(e.Mount) + "/data/" + url.PathEscape(e.Path)
 }
 
 // apiPath is the path a Vault policy has to name for this entry.
