@@ -1,12 +1,15 @@
 package perms
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -85,11 +88,6 @@ func LoadState(path, root string) (*State, error) {
 // Save writes the state atomically: a reader or the next run sees the old or
 // the new state, never a torn one.
 func (s *State) Save(path string) error {
-	// Compact: indenting doubles a 10,000-user state and its peak heap.
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
@@ -99,7 +97,8 @@ func (s *State) Save(path string) error {
 		return fmt.Errorf("write state file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	w := bufio.NewWriterSize(tmp, 64<<10)
+	if err := s.encode(w); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write state file: %w", err)
 	}
@@ -114,6 +113,60 @@ func (s *State) Save(path string) error {
 		return fmt.Errorf("replace state file: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// encode writes what json.Marshal would, one user at a time: marshalling a
+// 10,000-user state whole held a copy of it in memory, at the very end of a
+// run, while everything else was still live. Compact, as indenting doubles
+// the size.
+func (s *State) encode(w *bufio.Writer) error {
+	fmt.Fprintf(w, `{"version":%d,"root":`, s.Version)
+	if err := encodeJSON(w, s.Root); err != nil {
+		return err
+	}
+	w.WriteString(`,"users":`)
+	if err := encodeMap(w, s.Users); err != nil {
+		return err
+	}
+	if len(s.Runs) > 0 { // omitempty
+		w.WriteString(`,"runs":`)
+		if err := encodeMap(w, s.Runs); err != nil {
+			return err
+		}
+	}
+	w.WriteString("}\n")
+	return w.Flush()
+}
+
+// encodeMap writes m as a JSON object, keys sorted as json.Marshal sorts them.
+func encodeMap[V any](w *bufio.Writer, m map[string]V) error {
+	if m == nil {
+		_, err := w.WriteString("null")
+		return err
+	}
+	w.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		if err := encodeJSON(w, k); err != nil {
+			return err
+		}
+		w.WriteByte(':')
+		if err := encodeJSON(w, m[k]); err != nil {
+			return err
+		}
+	}
+	return w.WriteByte('}')
+}
+
+func encodeJSON(w *bufio.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
 }
 
 func syncDir(path string) error {

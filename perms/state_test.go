@@ -1,6 +1,9 @@
 package perms
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -411,5 +414,41 @@ func TestLoadStateUnreadable(t *testing.T) {
 	_, err := LoadState(path, "/srv/users")
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("LoadState of an unreadable file = %v; want a permission error", err)
+	}
+}
+
+// Save streams the state one user at a time; what it writes must be exactly
+// what json.Marshal would, so the file format does not depend on how it is
+// written.
+func TestStateEncodeMatchesMarshal(t *testing.T) {
+	withRuns := sampleState("/srv/users")
+	withRuns.Runs["alice"] = UserRun{At: time.Unix(1740832245, 5).UTC(), Keys: []KeyOutcome{
+		{Key: "tls.key", Path: "/srv/users/alice/tls.key", Status: "failed", Error: `key "tls.key" not found`},
+	}}
+	nilUsers := NewState("/srv/users")
+	nilUsers.Users = nil
+	for _, tc := range []struct {
+		name  string
+		state *State
+	}{
+		{"empty", NewState("/srv/users")},
+		{"records, no runs", sampleState("/srv/\"odd\" root")},
+		{"records and runs", withRuns},
+		{"nil users", nilUsers},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(tc.state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			w := bufio.NewWriter(&buf)
+			if err := tc.state.encode(w); err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			if got := buf.String(); got != string(want)+"\n" {
+				t.Errorf("encode wrote\n%s\njson.Marshal gives\n%s", got, want)
+			}
+		})
 	}
 }
