@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,17 +83,25 @@ func (r *syncReport) counts() (order []string, n map[string]int) {
 	return order, n
 }
 
+// write prints the report as it goes rather than building it first: at
+// 10,000 users a whole JSON report is tens of megabytes.
 func (r *syncReport) write(w io.Writer, format string) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
 	if format == "json" {
-		return r.writeJSON(w)
+		r.writeJSON(bw)
+	} else {
+		r.writeText(bw)
 	}
-	var b strings.Builder
+	return bw.Flush()
+}
+
+func (r *syncReport) writeText(w *bufio.Writer) {
 	for _, l := range r.lines {
-		fmt.Fprintf(&b, "%s/%s: %s", l.User, l.Key, l.Status)
+		fmt.Fprintf(w, "%s/%s: %s", l.User, l.Key, l.Status)
 		if l.Error != "" {
-			fmt.Fprintf(&b, ": %s", l.Error)
+			fmt.Fprintf(w, ": %s", l.Error)
 		}
-		b.WriteByte('\n')
+		w.WriteByte('\n')
 	}
 	order, n := r.counts()
 	parts := make([]string, len(order))
@@ -102,25 +111,34 @@ func (r *syncReport) write(w io.Writer, format string) error {
 	if len(parts) == 0 {
 		parts = []string{"nothing to do"}
 	}
-	fmt.Fprintf(&b, "summary: %d keys: %s\n", len(r.lines), strings.Join(parts, ", "))
-	_, err := io.WriteString(w, b.String())
-	return err
+	fmt.Fprintf(w, "summary: %d keys: %s\n", len(r.lines), strings.Join(parts, ", "))
 }
 
-func (r *syncReport) writeJSON(w io.Writer) error {
+// writeJSON writes, a line at a time, what a json.Encoder indenting by two
+// spaces writes for {version, dry_run, keys, summary}.
+func (r *syncReport) writeJSON(w *bufio.Writer) {
 	_, n := r.counts()
-	doc := struct {
-		Version int            `json:"version"`
-		DryRun  bool           `json:"dry_run"`
-		Keys    []keyLine      `json:"keys"`
-		Summary map[string]int `json:"summary"`
-	}{reportVersion, r.dryRun, r.lines, n}
-	if doc.Keys == nil {
-		doc.Keys = []keyLine{}
+	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"dry_run\": %t,\n  \"keys\": [", reportVersion, r.dryRun)
+	for i, l := range r.lines {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteString("\n    ")
+		writeIndented(w, l, "    ")
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	if len(r.lines) > 0 {
+		w.WriteString("\n  ")
+	}
+	w.WriteString("],\n  \"summary\": ")
+	writeIndented(w, n, "  ")
+	w.WriteString("\n}\n")
+}
+
+// writeIndented writes v indented below prefix. The values written here, a
+// keyLine and a map of counts, always marshal.
+func writeIndented(w *bufio.Writer, v any, prefix string) {
+	data, _ := json.MarshalIndent(v, prefix, "  ")
+	w.Write(data)
 }
 
 // err is the run's error when any key failed, so the exit code says so.
