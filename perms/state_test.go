@@ -423,7 +423,7 @@ func TestLoadStateUnreadable(t *testing.T) {
 func TestStateEncodeMatchesMarshal(t *testing.T) {
 	withRuns := sampleState("/srv/users")
 	withRuns.Runs["alice"] = UserRun{At: time.Unix(1740832245, 5).UTC(), Keys: []KeyOutcome{
-		{Key: "tls.key", Path: "/srv/users/alice/tls.key", Status: "failed", Error: `key "tls.key" not found`},
+		{Key: "tls.key", Status: "failed", Error: `key "tls.key" not found`},
 	}}
 	nilUsers := NewState("/srv/users")
 	nilUsers.Users = nil
