@@ -345,7 +345,7 @@ func wrote(lines []keyLine) bool {
 
 // userRun records a user's report lines for status and metrics.
 func userRun(prev perms.UserRun, lines []keyLine, now time.Time) perms.UserRun {
-	run := perms.UserRun{At: now, LastSuccess: prev.LastSuccess}
+	run := perms.UserRun{At: now, LastSuccess: prev.LastSuccess, Keys: make([]perms.KeyOutcome, 0, len(lines))}
 	ok := true
 	for _, l := range lines {
 		run.Keys = append(run.Keys, perms.KeyOutcome{Key: l.Key, Status: l.Status, Error: l.Error})
