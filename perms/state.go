@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -63,15 +64,20 @@ func NewState(root string) *State {
 
 // LoadState reads the state file; a missing file is an empty state.
 func LoadState(path, root string) (*State, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return NewState(root), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	defer f.Close()
 	s := &State{} // no version in the file must not pass as the current one
-	if err := json.Unmarshal(data, s); err != nil {
+	if err := s.decode(json.NewDecoder(bufio.NewReaderSize(f, 64<<10))); err != nil {
+		var ve versionError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("state file %q has version %d; this build knows %d", path, int(ve), stateVersion)
+		}
 		return nil, fmt.Errorf("parse state file %q: %w", path, err)
 	}
 	if s.Version != stateVersion {
@@ -168,6 +174,93 @@ func encodeJSON(w *bufio.Writer, v any) error {
 	}
 	_, err = w.Write(data)
 	return err
+}
+
+// versionError stops decoding a state file of another version at once: its
+// records may have another shape.
+type versionError int
+
+func (v versionError) Error() string { return fmt.Sprintf("version %d", int(v)) }
+
+// decode reads what encode writes, one user at a time: json.Unmarshal needs
+// the whole file in memory besides what it decodes, which at 10,000 users
+// was the peak of a run's heap.
+func (s *State) decode(dec *json.Decoder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case "version":
+			if err := dec.Decode(&s.Version); err != nil {
+				return err
+			}
+			if s.Version != stateVersion {
+				return versionError(s.Version)
+			}
+		case "root":
+			err = dec.Decode(&s.Root)
+		case "users":
+			s.Users, err = decodeMap[map[string]FileRecord](dec)
+		case "runs":
+			s.Runs, err = decodeMap[UserRun](dec)
+		default:
+			var skip json.RawMessage // json.Unmarshal ignores unknown fields too
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the end of the state")
+	}
+	return nil
+}
+
+// decodeMap reads a JSON object (or null) one value at a time.
+func decodeMap[V any](dec *json.Decoder) (map[string]V, error) {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return nil, err
+	}
+	if tok != json.Delim('{') {
+		return nil, fmt.Errorf("want an object, found %v", tok)
+	}
+	m := map[string]V{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v V
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		m[tok.(string)] = v // More and Token guarantee a key here
+	}
+	return m, expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %v, found %v", d, tok)
+	}
+	return nil
 }
 
 func syncDir(path string) error {

@@ -192,6 +192,9 @@ func TestLoadStateRejects(t *testing.T) {
 		{"empty", "", "parse"},
 		{"cut short", string(whole[:len(whole)/2]), "parse"},
 		{"wrong shape", `{"version":1,"users":["alice"]}`, "parse"},
+		{"wrong shape of a record", `{"version":1,"users":{"alice":{"k":"x"}}}`, "parse"},
+		{"data after the end", `{"version":1,"root":"/srv/users","users":{}}{}`, "parse"},
+		{"not an object", `[1]`, "parse"},
 		// An older binary must not prune by records whose meaning changed.
 		{"newer version", `{"version":2,"root":"/srv/users","users":{}}`, "version 2"},
 		{"version 0", `{"version":0,"root":"/srv/users","users":{}}`, "version 0"},
@@ -448,6 +451,39 @@ func TestStateEncodeMatchesMarshal(t *testing.T) {
 			}
 			if got := buf.String(); got != string(want)+"\n" {
 				t.Errorf("encode wrote\n%s\njson.Marshal gives\n%s", got, want)
+			}
+		})
+	}
+}
+
+// LoadState reads files written by other builds: fields in any order,
+// fields it does not know (such as the "path" each key's outcome carried
+// before), null maps.
+func TestLoadStateAcceptsOtherWriters(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		users, runs   int
+	}{
+		{"version last", `{"users":{"carol":{"k":{"dev":1,"ino":2,"ctime_ns":3}}},"root":"/srv/users","version":1}`, 1, 0},
+		{"unknown fields", `{"version":1,"root":"/srv/users","next":{"a":[1,{"b":null}]},"users":{}}`, 0, 0},
+		{"runs with paths", `{"version":1,"root":"/srv/users","users":{},"runs":{"carol":{"at":"2025-03-01T12:30:45Z","keys":[{"key":"k","path":"/srv/users/carol/k","status":"written"}]}}}`, 0, 1},
+		{"null maps", `{"version":1,"root":"/srv/users","users":null,"runs":null}`, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			writeFile(t, path, tc.content, 0o600)
+			s, err := LoadState(path, "/srv/users")
+			if err != nil {
+				t.Fatalf("LoadState: %v", err)
+			}
+			if s.Root != "/srv/users" || len(s.Users) != tc.users || len(s.Runs) != tc.runs || s.Users == nil || s.Runs == nil {
+				t.Errorf("LoadState = root %q, %d users, %d runs; want /srv/users, %d, %d, maps not nil", s.Root, len(s.Users), len(s.Runs), tc.users, tc.runs)
+			}
+			if rec := s.Users["carol"]["k"]; tc.users > 0 && (rec.Dev != 1 || rec.Ino != 2 || rec.CtimeNs != 3) {
+				t.Errorf("carol's record = %+v, want dev 1 ino 2 ctime 3", rec)
+			}
+			if keys := s.Runs["carol"].Keys; tc.runs > 0 && (len(keys) != 1 || keys[0].Status != "written") {
+				t.Errorf("carol's run = %+v, want one written key", s.Runs["carol"])
 			}
 		})
 	}
