@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,7 +35,7 @@ func checkOnline(c *cli.Context, spec *config.Spec) error {
 		return err
 	}
 	defer revoke(sess)
-	rep := &syncReport{}
+	rep := &syncReport{root: spec.Output.Root}
 	for _, j := range jobs {
 		rep.add(checkUser(ctx, sess, j))
 	}
@@ -65,7 +64,7 @@ func checkUser(ctx context.Context, sess *fetch.Session, j userJob) []keyLine {
 	}
 	lines := make([]keyLine, len(j.files))
 	for i, f := range j.files {
-		lines[i] = keyLine{User: j.name, Key: f.Key, Path: filepath.Join(j.dir, f.Name), Status: checkOK}
+		lines[i] = keyLine{User: j.name, Key: f.Key, Name: f.Name, Status: checkOK}
 		if _, err := fileValue(secret, f); err != nil {
 			lines[i].Status, lines[i].Error = checkMissingKey, err.Error()
 			if secret.Has(f.Key) {

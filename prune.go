@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"path/filepath"
 	"sort"
 
 	"github.com/excalibur/user-secrets/config"
@@ -86,14 +85,14 @@ func pruneKeys(dir *perms.Dir, j userJob, records map[string]perms.FileRecord, d
 // pruneFile removes one file this tool placed, if it is still the very file
 // placed. It returns the report line, if any, and whether to keep the record.
 func pruneFile(dir *perms.Dir, user, key string, rec perms.FileRecord, dryRun bool) (line *keyLine, keep bool) {
-	l := keyLine{User: user, Key: key, Path: dir.Path(key)}
+	l := keyLine{User: user, Key: key, Name: key}
 	ours, err := dir.Owns(key, rec)
 	switch {
 	case err != nil:
 		l.fail(err)
 		return &l, true
 	case !ours:
-		slog.Info("not pruning a file user-secrets did not write or that was changed since", "path", l.Path)
+		slog.Info("not pruning a file user-secrets did not write or that was changed since", "path", dir.Path(key))
 		return nil, false
 	case dryRun:
 		l.Status = statusWouldRemove
@@ -114,7 +113,7 @@ func pruneGoneUsers(tree *perms.Tree, state *perms.State, gone []string, dryRun 
 	for _, name := range gone {
 		dir, err := tree.ExistingDir(name)
 		if err != nil {
-			rep.add([]keyLine{{User: name, Path: filepath.Join(tree.Path(), name), Status: statusFailed, Error: err.Error()}})
+			rep.add([]keyLine{{User: name, Status: statusFailed, Error: err.Error()}})
 			continue
 		}
 		j := userJob{name: name, had: state.Users[name]}

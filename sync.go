@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -29,7 +28,6 @@ type userJob struct {
 	name  string
 	files []fileJob // sorted by key, then file name
 	entry fetch.Entry
-	dir   string // where the user's files go
 	owner perms.Owner
 	err   error                       // the user cannot be synced at all
 	had   map[string]perms.FileRecord // by file name: what the last runs placed
@@ -70,7 +68,7 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 		jobs[i].had = state.Users[jobs[i].name]
 	}
 	gone := goneUsers(spec, state, len(opts.users) > 0)
-	rep := &syncReport{dryRun: opts.dryRun}
+	rep := &syncReport{root: spec.Output.Root, dryRun: opts.dryRun}
 	if len(jobs) == 0 && len(gone) == 0 {
 		return rep, nil
 	}
@@ -128,7 +126,6 @@ func resolveUsers(spec *config.Spec, names []string) []userJob {
 		jobs[i] = userJob{
 			name:  name,
 			entry: fetch.Entry{Mount: spec.KV.Mount, Version: spec.KV.Version, Path: spec.EntryPath(name)},
-			dir:   filepath.Join(spec.Output.Root, name),
 			mode:  perms.DirMode,
 		}
 		files := spec.Users[name].Files
@@ -285,7 +282,7 @@ func syncUser(ctx context.Context, sess *fetch.Session, tree *perms.Tree, j user
 // placeKey places one key, or in a dry run says whether it would. ok means
 // the key is in place and rec describes it.
 func placeKey(dir *perms.Dir, secret *fetch.Secret, j userJob, f fileJob, dryRun bool) (line keyLine, rec perms.FileRecord, ok bool) {
-	line = keyLine{User: j.name, Key: f.Key, Path: dir.Path(f.Name)}
+	line = keyLine{User: j.name, Key: f.Key, Name: f.Name}
 	value, err := fileValue(secret, f)
 	if err != nil {
 		return line.fail(err), rec, false
@@ -361,7 +358,7 @@ func userRun(prev perms.UserRun, lines []keyLine, now time.Time) perms.UserRun {
 func failKeys(j userJob, err error) []keyLine {
 	lines := make([]keyLine, len(j.files))
 	for i, f := range j.files {
-		lines[i] = keyLine{User: j.name, Key: f.Key, Path: filepath.Join(j.dir, f.Name)}
+		lines[i] = keyLine{User: j.name, Key: f.Key, Name: f.Name}
 		lines[i].fail(err)
 	}
 	return lines
