@@ -35,11 +35,11 @@ func checkOnline(c *cli.Context, spec *config.Spec) error {
 		return err
 	}
 	defer revoke(sess)
-	rep := &syncReport{root: spec.Output.Root}
+	rep := newReport(c.App.Writer, c.String("format"), spec.Output.Root, false)
 	for _, j := range jobs {
 		rep.add(checkUser(ctx, sess, j))
 	}
-	if err := rep.write(c.App.Writer, c.String("format")); err != nil {
+	if err := rep.finish(); err != nil {
 		return err
 	}
 	return rep.err()

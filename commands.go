@@ -55,9 +55,10 @@ func runSyncCommand(c *cli.Context) error {
 	}
 	start := time.Now()
 	opts := syncOptions{users: c.StringSlice("user"), dryRun: c.Bool("dry-run"), lockTimeout: c.Duration("lock-timeout")}
-	rep, err := runSync(c.Context, spec, opts)
+	rep := newReport(c.App.Writer, c.String("format"), spec.Output.Root, opts.dryRun)
+	err = runSync(c.Context, spec, opts, rep)
 	if err == nil {
-		if err = rep.write(c.App.Writer, c.String("format")); err == nil {
+		if err = rep.finish(); err == nil {
 			err = rep.err()
 		}
 	}

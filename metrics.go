@@ -26,10 +26,7 @@ func writeMetrics(path string, spec *config.Spec, rep *syncReport, code int, sta
 	gauge("user_secrets_exit_code", "Exit code of the last sync (0 ok, 1 some keys failed, 2 spec, 3 vault, 4 locked).")
 	fmt.Fprintf(&b, "user_secrets_exit_code %d\n", code)
 	gauge("user_secrets_keys", "Keys by status in the last sync.")
-	counts := map[string]int{}
-	if rep != nil {
-		_, counts = rep.counts()
-	}
+	_, counts := rep.counts()
 	for _, s := range []string{statusWritten, statusUnchanged, statusRemoved, statusFailed} {
 		fmt.Fprintf(&b, "user_secrets_keys{status=%q} %d\n", s, counts[s])
 	}

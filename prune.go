@@ -2,7 +2,8 @@ package main
 
 import (
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/excalibur/user-secrets/config"
 	"github.com/excalibur/user-secrets/perms"
@@ -42,20 +43,20 @@ func saveState(spec *config.Spec, state *perms.State) {
 	}
 }
 
-// goneUsers lists users the state knows but the spec no longer names. A run
-// limited by --user leaves them alone.
-func goneUsers(spec *config.Spec, state *perms.State, selected bool) []string {
+// withGoneUsers adds a job for each user the state knows but the spec no
+// longer names, to prune their files, and sorts all jobs by user, the
+// report's order. A run limited by --user leaves them alone.
+func withGoneUsers(jobs []userJob, spec *config.Spec, state *perms.State, selected bool) []userJob {
 	if selected {
-		return nil
+		return jobs
 	}
-	var gone []string
-	for name := range state.Users {
+	for name, had := range state.Users {
 		if _, ok := spec.Users[name]; !ok {
-			gone = append(gone, name)
+			jobs = append(jobs, userJob{name: name, gone: true, had: had})
 		}
 	}
-	sort.Strings(gone)
-	return gone
+	slices.SortFunc(jobs, func(a, b userJob) int { return strings.Compare(a.name, b.name) })
+	return jobs
 }
 
 // pruneKeys removes the files of keys the spec no longer lists for a user
@@ -106,25 +107,22 @@ func pruneFile(dir *perms.Dir, user, key string, rec perms.FileRecord, dryRun bo
 	return &l, false
 }
 
-// pruneGoneUsers removes the files of users dropped from the spec, then their
-// directories if nothing else is left in them. Their entries are not read:
-// the spec no longer asks for anything of theirs.
-func pruneGoneUsers(tree *perms.Tree, state *perms.State, gone []string, dryRun bool, rep *syncReport) {
-	for _, name := range gone {
-		dir, err := tree.ExistingDir(name)
-		if err != nil {
-			rep.add([]keyLine{{User: name, Status: statusFailed, Error: err.Error()}})
-			continue
-		}
-		j := userJob{name: name, had: state.Users[name]}
-		left := map[string]perms.FileRecord{}
-		rep.add(pruneKeys(dir, j, left, dryRun))
-		dir.Close()
-		state.Users[name] = left
-		if len(left) == 0 && !dryRun {
-			if _, err := tree.RemoveIfEmpty(name); err != nil {
-				slog.Warn("could not remove the directory of a user no longer in the spec", "error", err)
-			}
+// pruneGoneUser removes the files of a user dropped from the spec, then
+// their directory if nothing else is left in it. Their entry is not read:
+// the spec no longer asks for anything of theirs. records are what is
+// still ours afterwards.
+func pruneGoneUser(tree *perms.Tree, j userJob, dryRun bool) userResult {
+	dir, err := tree.ExistingDir(j.name)
+	if err != nil {
+		return userResult{lines: []keyLine{{User: j.name, Status: statusFailed, Error: err.Error()}}, records: j.had}
+	}
+	left := map[string]perms.FileRecord{}
+	lines := pruneKeys(dir, j, left, dryRun)
+	dir.Close()
+	if len(left) == 0 && !dryRun {
+		if _, err := tree.RemoveIfEmpty(j.name); err != nil {
+			slog.Warn("could not remove the directory of a user no longer in the spec", "error", err)
 		}
 	}
+	return userResult{lines: lines, records: left}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -64,64 +64,79 @@ func (l *keyLine) fail(err error) keyLine {
 	return *l
 }
 
-// syncReport is every key's outcome, in user then key order.
+// syncReport prints every key's outcome as it is added, and counts them.
+// Callers add each user's lines in user order. Nothing is printed before
+// the first line or finish, so a run that fails before any key prints no
+// report. Lines are not kept: at 10,000 users they were 5 MiB held until
+// the end.
 type syncReport struct {
 	root   string // the output root, which the lines' paths are under
 	dryRun bool
-	lines  []keyLine
+	json   bool
+	w      *bufio.Writer
+	begun  bool
+	n      map[string]int // keys by status
+	total  int
+}
+
+func newReport(w io.Writer, format, root string, dryRun bool) *syncReport {
+	return &syncReport{root: root, dryRun: dryRun, json: format == "json", w: bufio.NewWriterSize(w, 64<<10), n: map[string]int{}}
 }
 
 // path is where l's file is.
 func (r *syncReport) path(l keyLine) string { return filepath.Join(r.root, l.User, l.Name) }
 
-func (r *syncReport) add(lines []keyLine) { r.lines = append(r.lines, lines...) }
-
-// sort orders lines by user, then key, as the report promises.
-func (r *syncReport) sort() {
-	sort.SliceStable(r.lines, func(a, b int) bool {
-		la, lb := r.lines[a], r.lines[b]
-		if la.User != lb.User {
-			return la.User < lb.User
-		}
-		return la.Key < lb.Key
-	})
+// add prints one user's lines, in key order.
+func (r *syncReport) add(lines []keyLine) {
+	slices.SortStableFunc(lines, func(a, b keyLine) int { return strings.Compare(a.Key, b.Key) })
+	for _, l := range lines {
+		r.line(l)
+	}
 }
 
-// counts returns how many keys ended in each status, in report order.
-func (r *syncReport) counts() (order []string, n map[string]int) {
-	n = map[string]int{}
-	for _, l := range r.lines {
-		n[l.Status]++
-	}
-	for _, s := range statusOrder {
-		if n[s] > 0 {
-			order = append(order, s)
+func (r *syncReport) line(l keyLine) {
+	r.begin()
+	r.n[l.Status]++
+	r.total++
+	if r.json {
+		sep := ",\n    "
+		if r.total == 1 {
+			sep = "\n    "
 		}
+		r.w.WriteString(sep)
+		writeIndented(r.w, keyJSON{l.User, l.Key, r.path(l), l.Status, l.Error, l.Bytes}, "    ")
+		return
 	}
-	return order, n
+	fmt.Fprintf(r.w, "%s/%s: %s", l.User, l.Key, l.Status)
+	if l.Error != "" {
+		fmt.Fprintf(r.w, ": %s", l.Error)
+	}
+	r.w.WriteByte('\n')
 }
 
-// write prints the report as it goes rather than building it first: at
-// 10,000 users a whole JSON report is tens of megabytes.
-func (r *syncReport) write(w io.Writer, format string) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	if format == "json" {
-		r.writeJSON(bw)
-	} else {
-		r.writeText(bw)
+// begin writes what comes before the first line. The JSON report is what a
+// json.Encoder indenting by two spaces writes for {version, dry_run, keys,
+// summary}, written a piece at a time.
+func (r *syncReport) begin() {
+	if !r.begun && r.json {
+		fmt.Fprintf(r.w, "{\n  \"version\": %d,\n  \"dry_run\": %t,\n  \"keys\": [", reportVersion, r.dryRun)
 	}
-	return bw.Flush()
+	r.begun = true
 }
 
-func (r *syncReport) writeText(w *bufio.Writer) {
-	for _, l := range r.lines {
-		fmt.Fprintf(w, "%s/%s: %s", l.User, l.Key, l.Status)
-		if l.Error != "" {
-			fmt.Fprintf(w, ": %s", l.Error)
-		}
-		w.WriteByte('\n')
-	}
+// finish writes the summary and flushes.
+func (r *syncReport) finish() error {
+	r.begin()
 	order, n := r.counts()
+	if r.json {
+		if r.total > 0 {
+			r.w.WriteString("\n  ")
+		}
+		r.w.WriteString("],\n  \"summary\": ")
+		writeIndented(r.w, n, "  ")
+		r.w.WriteString("\n}\n")
+		return r.w.Flush()
+	}
 	parts := make([]string, len(order))
 	for i, s := range order {
 		parts[i] = fmt.Sprintf("%d %s", n[s], s)
@@ -129,31 +144,22 @@ func (r *syncReport) writeText(w *bufio.Writer) {
 	if len(parts) == 0 {
 		parts = []string{"nothing to do"}
 	}
-	fmt.Fprintf(w, "summary: %d keys: %s\n", len(r.lines), strings.Join(parts, ", "))
+	fmt.Fprintf(r.w, "summary: %d keys: %s\n", r.total, strings.Join(parts, ", "))
+	return r.w.Flush()
 }
 
-// writeJSON writes, a line at a time, what a json.Encoder indenting by two
-// spaces writes for {version, dry_run, keys, summary}.
-func (r *syncReport) writeJSON(w *bufio.Writer) {
-	_, n := r.counts()
-	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"dry_run\": %t,\n  \"keys\": [", reportVersion, r.dryRun)
-	for i, l := range r.lines {
-		if i > 0 {
-			w.WriteByte(',')
+// counts returns how many keys ended in each status, in report order.
+func (r *syncReport) counts() (order []string, n map[string]int) {
+	for _, s := range statusOrder {
+		if r.n[s] > 0 {
+			order = append(order, s)
 		}
-		w.WriteString("\n    ")
-		writeIndented(w, keyJSON{l.User, l.Key, r.path(l), l.Status, l.Error, l.Bytes}, "    ")
 	}
-	if len(r.lines) > 0 {
-		w.WriteString("\n  ")
-	}
-	w.WriteString("],\n  \"summary\": ")
-	writeIndented(w, n, "  ")
-	w.WriteString("\n}\n")
+	return order, r.n
 }
 
 // writeIndented writes v indented below prefix. The values written here, a
-// keyLine and a map of counts, always marshal.
+// keyJSON and a map of counts, always marshal.
 func writeIndented(w *bufio.Writer, v any, prefix string) {
 	data, _ := json.MarshalIndent(v, prefix, "  ")
 	w.Write(data)
@@ -162,13 +168,35 @@ func writeIndented(w *bufio.Writer, v any, prefix string) {
 // err is the run's error when any key failed, so the exit code says so.
 func (r *syncReport) err() error {
 	failed := 0
-	for _, l := range r.lines {
-		if isFailure(l.Status) {
-			failed++
+	for s, n := range r.n {
+		if isFailure(s) {
+			failed += n
 		}
 	}
 	if failed == 0 {
 		return nil
 	}
-	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d keys failed; see the report", failed, len(r.lines))}
+	return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d keys failed; see the report", failed, r.total)}
+}
+
+// inOrder passes each job's lines to the report in job order, which is user
+// order, while jobs finish in any order. It holds only the lines of jobs
+// that finished ahead of a slower one.
+type inOrder struct {
+	rep     *syncReport
+	waiting map[int][]keyLine
+	next    int
+}
+
+func (o *inOrder) done(i int, lines []keyLine) {
+	o.waiting[i] = lines
+	for {
+		lines, ok := o.waiting[o.next]
+		if !ok {
+			return
+		}
+		delete(o.waiting, o.next)
+		o.rep.add(lines)
+		o.next++
+	}
 }

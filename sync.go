@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io/fs"
-	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -30,6 +27,7 @@ type userJob struct {
 	entry fetch.Entry
 	owner perms.Owner
 	err   error                       // the user cannot be synced at all
+	gone  bool                        // no longer in the spec: only prune
 	had   map[string]perms.FileRecord // by file name: what the last runs placed
 	mode  fs.FileMode                 // of the user's directory
 }
@@ -52,32 +50,31 @@ type userResult struct {
 // runSync does one sync: resolve users, take the lock, log in, read and place
 // each user's keys, prune what the spec dropped, save the state. Only errors
 // that stop the whole run are returned; the rest is in the report.
-func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncReport, error) {
+func runSync(ctx context.Context, spec *config.Spec, opts syncOptions, rep *syncReport) error {
 	names, err := selectUsers(spec, opts.users)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	jobs := resolveUsers(spec, names)
 	unlock, err := perms.Lock(ctx, spec.State.LockFile, !opts.dryRun, opts.lockTimeout)
 	if err != nil {
-		return nil, lockError(err)
+		return lockError(err)
 	}
 	defer unlock()
 	state := loadState(spec)
 	for i := range jobs {
 		jobs[i].had = state.Users[jobs[i].name]
 	}
-	gone := goneUsers(spec, state, len(opts.users) > 0)
-	rep := &syncReport{root: spec.Output.Root, dryRun: opts.dryRun}
-	if len(jobs) == 0 && len(gone) == 0 {
-		return rep, nil
+	jobs = withGoneUsers(jobs, spec, state, len(opts.users) > 0)
+	if len(jobs) == 0 {
+		return nil
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, spec.Vault.Timeout.Duration)
 	defer cancel()
 	sess, err := login(ctx, spec)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer revoke(sess)
 
@@ -86,98 +83,14 @@ func runSync(ctx context.Context, spec *config.Spec, opts syncOptions) (*syncRep
 		for _, j := range jobs {
 			rep.add(failKeys(j, err))
 		}
-		return rep, nil
+		return nil
 	}
 	defer tree.Close()
 	syncAll(ctx, sess, tree, jobs, state, rep, spec.Vault.Concurrency)
-	pruneGoneUsers(tree, state, gone, opts.dryRun, rep)
-	rep.sort()
 	if !opts.dryRun {
 		saveState(spec, state)
 	}
-	return rep, nil
-}
-
-func selectUsers(spec *config.Spec, want []string) ([]string, error) {
-	if len(want) == 0 {
-		names := make([]string, 0, len(spec.Users))
-		for name := range spec.Users {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		return names, nil
-	}
-	for _, name := range want {
-		if _, ok := spec.Users[name]; !ok {
-			return nil, usageError(fmt.Errorf("user %q is not in the spec %q", name, spec.File))
-		}
-	}
-	names := slices.Clone(want)
-	sort.Strings(names)
-	return slices.Compact(names), nil
-}
-
-// resolveUsers looks up every user and named group through NSS once, before
-// Vault is asked for anything.
-func resolveUsers(spec *config.Spec, names []string) []userJob {
-	jobs := make([]userJob, len(names))
-	lookupGroup := memoGroups()
-	for i, name := range names {
-		jobs[i] = userJob{
-			name:  name,
-			entry: fetch.Entry{Mount: spec.KV.Mount, Version: spec.KV.Version, Path: spec.EntryPath(name)},
-			mode:  perms.DirMode,
-		}
-		files := spec.Users[name].Files
-		for k := range files {
-			f := &files[k]
-			fj := fileJob{File: f, perm: perms.Perm{Mode: f.Mode, GID: -1}}
-			if f.Group != "" {
-				fj.perm.GID, fj.err = lookupGroup(f.Group)
-			}
-			if f.Mode&0o044 != 0 {
-				jobs[i].mode = perms.SharedDirMode
-			}
-			jobs[i].files = append(jobs[i].files, fj)
-		}
-		slices.SortFunc(jobs[i].files, func(a, b fileJob) int {
-			return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Name, b.Name))
-		})
-	}
-	lookupOwners(jobs, spec.Vault.Concurrency)
-	return jobs
-}
-
-// listMin is how many users make one pass over every user NSS lists
-// cheaper than looking each up by name.
-const listMin = 32
-
-// lookupOwners resolves every job's user through NSS. Many users are first
-// looked for in one enumeration: with a large /etc/passwd, each getpwnam is
-// a scan of it (7.4 s of CPU for 10,000 users in e2e/cmd/bench). Whoever is
-// left (SSSD and LDAP do not enumerate by default) is looked up by name,
-// several at a time, since there each lookup may be a round trip.
-func lookupOwners(jobs []userJob, workers int) {
-	var listed map[string]perms.Owner
-	if len(jobs) >= listMin {
-		want := make(map[string]bool, len(jobs))
-		for _, j := range jobs {
-			want[j.name] = true
-		}
-		listed = perms.ListOwners(want)
-	}
-	var rest []int
-	for i := range jobs {
-		if o, ok := listed[jobs[i].name]; ok {
-			jobs[i].owner = o
-		} else {
-			rest = append(rest, i)
-		}
-	}
-	parallel(len(rest), workers, func(k int) {
-		j := &jobs[rest[k]]
-		j.owner, j.err = perms.LookupOwner(j.name)
-	})
+	return nil
 }
 
 // parallel calls do(0) to do(n-1) on up to workers goroutines, each index
@@ -199,39 +112,32 @@ func parallel(n, workers int, do func(i int)) {
 	wg.Wait()
 }
 
-// memoGroups looks each group up once per run: many files name the same one.
-func memoGroups() func(string) (int, error) {
-	type result struct {
-		gid int
-		err error
-	}
-	seen := map[string]result{}
-	return func(name string) (int, error) {
-		r, ok := seen[name]
-		if !ok {
-			r.gid, r.err = perms.LookupGroup(name)
-			seen[name] = r
-		}
-		return r.gid, r.err
-	}
-}
-
 // syncAll syncs every job, several users at a time but each user by one
 // goroutine, so no directory is written by two. Each user's result goes into
-// the report and the state as the user finishes: the previous run's records
-// then become garbage as they are replaced, where holding every result until
-// the end doubled the peak heap at 10,000 users.
+// the state and the report as the user finishes: the previous run's records
+// become garbage as they are replaced, and the report prints lines rather
+// than keeping them. At 10,000 users, holding every result until the end
+// doubled the peak heap.
 func syncAll(ctx context.Context, sess *fetch.Session, tree *perms.Tree, jobs []userJob, state *perms.State, rep *syncReport, workers int) {
 	now := time.Now()
 	var mu sync.Mutex
+	report := inOrder{rep: rep, waiting: map[int][]keyLine{}}
 	parallel(len(jobs), workers, func(i int) {
-		res := syncUser(ctx, sess, tree, jobs[i], rep.dryRun)
+		j := jobs[i]
+		var res userResult
+		if j.gone {
+			res = pruneGoneUser(tree, j, rep.dryRun)
+		} else {
+			res = syncUser(ctx, sess, tree, j, rep.dryRun)
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		rep.add(res.lines)
-		state.Users[jobs[i].name] = res.records
-		state.Runs[jobs[i].name] = userRun(state.Runs[jobs[i].name], res.lines, now)
+		state.Users[j.name] = res.records
+		if !j.gone {
+			state.Runs[j.name] = userRun(state.Runs[j.name], res.lines, now)
+		}
 		jobs[i].had = nil
+		report.done(i, res.lines)
 	})
 }
 
