@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -48,6 +50,16 @@ func syncCommand() *cli.Command {
 func runSyncCommand(c *cli.Context) error {
 	if err := checkFormat(c); err != nil {
 		return err
+	}
+	// A sync keeps about 500 bytes per key live for the whole run (spec,
+	// state, jobs), and by default the heap grows to twice what is live
+	// before each collection. Half that headroom keeps a 10,000-user sync
+	// near 55 MiB instead of 68 for ~0.2 s more CPU (e2e/cmd/bench). Unlike
+	// a fixed memory limit, it cannot make the GC run nonstop on a fleet
+	// larger than the limit was set for. Commands that end sooner keep the
+	// default; GOGC, if set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
 	}
 	spec, err := loadSpec(c)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -18,15 +17,6 @@ import (
 )
 
 func main() {
-	// A sync keeps about 500 bytes per key live for the whole run (spec,
-	// state, jobs), and by default the heap grows to twice what is live
-	// before each collection. Half that headroom keeps a 10,000-user sync
-	// near 55 MiB instead of 68 for ~0.2 s more CPU (e2e/cmd/bench). Unlike
-	// a fixed memory limit, it cannot make the GC run nonstop on a fleet
-	// larger than the limit was set for. GOGC, if set, wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
