@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -185,5 +186,45 @@ func TestReadError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A non-2xx answer to a raw read must become the same error the client's
+// typed calls give, so readError and describe classify it alike.
+func TestResponseError(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		body   string
+		errors []string
+		raw    bool
+	}{
+		{"vault's errors", `{"errors":["permission denied"]}`, []string{"permission denied"}, false},
+		{"deleted version, metadata only", `{"data":{"metadata":{"deletion_time":"2025-02-03T04:05:06Z","version":4}}}`, nil, true},
+		{"empty errors", `{"errors":[]}`, nil, true},
+		{"not JSON", `<html>bad gateway</html>`, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			re := responseError(404, []byte(tc.body))
+			if re.StatusCode != 404 || !slices.Equal(re.Errors, tc.errors) || (len(re.RawResponseBytes) > 0) != tc.raw {
+				t.Errorf("responseError = status %d, errors %q, %d raw bytes; want 404, %q, raw %t",
+					re.StatusCode, re.Errors, len(re.RawResponseBytes), tc.errors, tc.raw)
+			}
+		})
+	}
+}
+
+// Request paths escape the mount and the entry path whole, as the client's
+// typed KV calls did, so the same names reach Vault the same way.
+func TestAPIPathEscaped(t *testing.T) {
+	for _, tc := range []struct {
+		entry Entry
+		want  string
+	}{
+		{Entry{Mount: "secret", Version: 2, Path: "excalibur/users/jo"}, "secret/data/excalibur%2Fusers%2Fjo"},
+		{Entry{Mount: "kv/team", Version: 1, Path: "a b?#%"}, "kv%2Fteam/a%20b%3F%23%25"},
+	} {
+		if got := tc.entry.apiPathEscaped(); got != tc.want {
+			t.Errorf("%+v: apiPathEscaped = %q, want %q", tc.entry, got, tc.want)
+		}
 	}
 }

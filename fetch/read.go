@@ -31,9 +31,9 @@ type Secret struct {
 // by default (max_request_size), so no KV entry it stored is larger.
 const maxBody = 32 << 20
 
-// kv1Body and kv2Body are the answers to KV reads. Decoding the body once
-// into them, rather than through the client's typed read, which decodes it
-// twice into generic maps, is most of a no-op sync's CPU per entry.
+// kv1Body and kv2Body are the answers to KV reads. The client's typed reads
+// decode each answer twice into generic maps; decoding it once, into these,
+// halves the JSON work of every read of a sync.
 type kv1Body struct {
 	Data map[string]any `json:"data"`
 }
