@@ -80,9 +80,6 @@ func LoadState(path, root string) (*State, error) {
 		}
 		return nil, fmt.Errorf("parse state file %q: %w", path, err)
 	}
-	if s.Version != stateVersion {
-		return nil, fmt.Errorf("state file %q has version %d; this build knows %d", path, s.Version, stateVersion)
-	}
 	if s.Users == nil {
 		s.Users = map[string]map[string]FileRecord{}
 	}
@@ -176,8 +173,8 @@ func encodeJSON(w *bufio.Writer, v any) error {
 	return err
 }
 
-// versionError stops decoding a state file of another version at once: its
-// records may have another shape.
+// versionError is a state file of another version, or of none. Decoding
+// stops as soon as the version is read: the records may have another shape.
 type versionError int
 
 func (v versionError) Error() string { return fmt.Sprintf("version %d", int(v)) }
@@ -221,6 +218,9 @@ func (s *State) decode(dec *json.Decoder) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("data after the end of the state")
+	}
+	if s.Version != stateVersion {
+		return versionError(s.Version) // no "version" at all: 0
 	}
 	return nil
 }
