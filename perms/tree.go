@@ -180,6 +180,3 @@ func sameFile(f *os.File, fi fs.FileInfo) error {
 func ownerOf(fi fs.FileInfo) int {
 	return int(fi.Sys().(*syscall.Stat_t).Uid)
 }
-
-// Path is the output root's path.
-func (t *Tree) Path() string { return t.path }
